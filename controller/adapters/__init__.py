@@ -1,0 +1,1 @@
+"""Thin I/O adapters: files, Git, Helm, Kubernetes, hydrated output."""

@@ -1,0 +1,34 @@
+"""The ``modelsync`` command: argument parsing and dispatch to the subcommands.
+
+Exit codes follow ``flux diff`` / ``argocd app diff``: 0 success or nothing to report,
+1 findings or changes, 2 usage or internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from controller import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelsync",
+        description="GitOps for LLM workloads: KAITO Workspaces in Git, Helm releases out.",
+    )
+    parser.add_argument("--version", action="version", version=f"modelsync {__version__}")
+    parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    result: int = handler(args)
+    return result

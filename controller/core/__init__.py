@@ -1,0 +1,1 @@
+"""Pure core: values and decisions, no I/O."""

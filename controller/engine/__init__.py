@@ -1,0 +1,1 @@
+"""Orchestration: one reconcile pass, the loop, status and metrics."""
