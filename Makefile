@@ -62,7 +62,7 @@ test-fast: PYTEST_ARGS += -m "not slow"
 test-fast: lint typecheck unit runtime-test
 
 charts: $(VENV)/.installed
-	$(BIN)/python -m controller.cli.charts package --out dist/charts
+	$(BIN)/python charts/package.py --out dist/charts
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/validate.py

@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 
 from controller import __version__
+from controller.adapters.bundled import BundleError
+from controller.cli import presets, validate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,16 +21,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="GitOps for LLM workloads: KAITO Workspaces in Git, Helm releases out.",
     )
     parser.add_argument("--version", action="version", version=f"modelsync {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (validate, presets):
+        module.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help(sys.stderr)
+    try:
+        result: int = args.handler(args)
+    except BundleError as e:
+        print(f"modelsync: the bundled catalog is broken: {e}", file=sys.stderr)
         return 2
-    result: int = handler(args)
+    except KeyboardInterrupt:
+        return 130
     return result

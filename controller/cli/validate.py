@@ -1,0 +1,215 @@
+"""``modelsync validate``: check a clusters repo the way a pull request's CI does.
+
+Exit 0 when nothing is wrong (warnings allowed), 1 when there are findings of severity
+error, 2 on usage or internal errors. ``--format github`` prints workflow commands that
+GitHub turns into annotations on the pull request's files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, TextIO
+
+from controller.adapters.bundled import load_bundle
+from controller.adapters.files import read_paths
+from controller.core.findings import Finding, Severity
+from controller.core.validation import Report, WorkspaceResult, validate_files
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "validate",
+        help="validate Workspaces and clusters (schema, presets, fit, capacity)",
+        description="Validate Workspace and cluster files: schema, presets, GPU fit and capacity.",
+    )
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="files or directories (default: ./clusters, else .)",
+    )
+    parser.add_argument("--cluster", metavar="NAME", help="only this cluster")
+    parser.add_argument("--format", choices=("text", "json", "github"), default="text")
+    parser.add_argument(
+        "--explain", action="store_true", help="print the GPU sizing arithmetic of every Workspace"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    paths: list[Path] = args.paths or [Path("clusters") if Path("clusters").is_dir() else Path()]
+    missing = [p for p in paths if not p.exists() and not p.is_symlink()]
+    if missing:
+        print(f"modelsync validate: no such file or directory: {missing[0]}", file=sys.stderr)
+        return 2
+    bundle = load_bundle()
+    files = read_paths(paths, Path.cwd())
+    report = validate_files(
+        files, schemas=bundle.schemas, catalog=bundle.catalog, cluster=args.cluster
+    )
+    out = sys.stdout
+    if args.format == "json":
+        json.dump(report_json(report), out, indent=2)
+        out.write("\n")
+    elif args.format == "github":
+        write_github(report, out)
+    else:
+        write_text(report, out, explain=args.explain)
+    return 1 if report.errors else 0
+
+
+def workspaces(report: Report) -> list[WorkspaceResult]:
+    return [w for c in report.clusters for w in c.workspaces] + list(report.orphans)
+
+
+def _label(finding: Finding) -> str:
+    where = f"{finding.file}:{finding.line}:{finding.column}" if finding.file else "modelsync"
+    field = f"{finding.field}: " if finding.field else ""
+    return f"{where}: {finding.severity}: {field}{finding.message} [{finding.code}]"
+
+
+def _summary(result: WorkspaceResult) -> str:
+    p = result.placement
+    if result.workspace is None or p is None:
+        return ""
+    if p.inference is not None:
+        size = p.inference
+        detail = f"TP {size.tensor_parallel}, max-model-len {size.max_model_len}"
+        if size.capped:
+            detail += f" (capped from {size.requested_max_model_len})"
+    else:
+        detail = f"{result.workspace.tuning.method if result.workspace.tuning else ''} tuning"
+    preset = result.preset.name if result.preset else "?"
+    return (
+        f"{result.cluster}/{result.namespace}/{result.workspace.name}: {preset} on pool "
+        f"{p.pool.name} ({p.gpu}), {p.replicas} x {p.gpus_per_replica} GPU, {detail}"
+    )
+
+
+def write_text(report: Report, out: TextIO, *, explain: bool = False) -> None:
+    for finding in report.findings:
+        out.write(_label(finding) + "\n")
+    results = workspaces(report)
+    for result in results:
+        line = _summary(result)
+        if line and result.valid:
+            out.write(f"ok  {line}\n")
+        if explain and result.placement is not None:
+            out.write("\n".join(result.placement.explain) + "\n")
+    for name, used, have in pool_usage(report):
+        out.write(f"pool {name}: {used} of {have} GPUs requested\n")
+    counts: dict[Severity, int] = defaultdict(int)
+    for finding in report.findings:
+        counts[finding.severity] += 1
+    valid = sum(1 for r in results if r.valid)
+    clusters = len(report.clusters)
+    scope = (
+        f"{report.files} files, {clusters} cluster{'s' * (clusters != 1)}, {valid} valid Workspaces"
+    )
+    if counts[Severity.ERROR]:
+        out.write(
+            f"FAIL {counts[Severity.ERROR]} errors, {counts[Severity.WARNING]} warnings ({scope})\n"
+        )
+    else:
+        out.write(f"PASS {counts[Severity.WARNING]} warnings ({scope})\n")
+
+
+def pool_usage(report: Report) -> list[tuple[str, int, int]]:
+    rows = []
+    for cluster in report.clusters:
+        if cluster.cluster is None:
+            continue
+        for pool in cluster.cluster.node_pools:
+            used = sum(
+                w.placement.gpus
+                for w in cluster.workspaces
+                if w.valid and w.placement is not None and w.placement.pool.name == pool.name
+            )
+            rows.append(
+                (f"{cluster.name}/{pool.name}", used, pool.gpus_per_node * pool.node_capacity)
+            )
+    return rows
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    def placement(result: WorkspaceResult) -> dict[str, Any] | None:
+        p = result.placement
+        if p is None:
+            return None
+        out: dict[str, Any] = {
+            "pool": p.pool.name,
+            "gpu": p.gpu,
+            "replicas": p.replicas,
+            "gpusPerReplica": p.gpus_per_replica,
+        }
+        if p.inference is not None:
+            out |= {
+                "tensorParallelSize": p.inference.tensor_parallel,
+                "maxModelLen": p.inference.max_model_len,
+            }
+        return out
+
+    return {
+        "valid": report.errors == 0,
+        "files": report.files,
+        "findings": [
+            {
+                "file": f.file,
+                "line": f.line,
+                "column": f.column,
+                "field": f.field,
+                "severity": str(f.severity),
+                "code": f.code,
+                "message": f.message,
+            }
+            for f in report.findings
+        ],
+        "workspaces": [
+            {
+                "file": r.path,
+                "cluster": r.cluster,
+                "namespace": r.namespace,
+                "name": r.workspace.name if r.workspace else None,
+                "preset": r.preset.name if r.preset else None,
+                "valid": r.valid,
+                "placement": placement(r),
+            }
+            for r in workspaces(report)
+        ],
+        "pools": [
+            {"pool": name, "gpusRequested": used, "gpus": have}
+            for name, used, have in pool_usage(report)
+        ],
+    }
+
+
+def _escape(text: str, *, property_value: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+_COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+
+
+def write_github(report: Report, out: TextIO) -> None:
+    """GitHub Actions workflow commands: one annotation per finding."""
+    for f in report.findings:
+        props = [f"title={_escape('modelsync ' + f.code, property_value=True)}"]
+        if f.file:
+            props = [
+                f"file={_escape(f.file, property_value=True)}",
+                f"line={f.line}",
+                f"col={f.column}",
+                *props,
+            ]
+        field = f"{f.field}: " if f.field else ""
+        out.write(f"::{_COMMANDS[f.severity]} {','.join(props)}::{_escape(field + f.message)}\n")
+    status = "failed" if report.errors else "passed"
+    out.write(f"modelsync validate {status}: {report.errors} errors in {report.files} files\n")

@@ -1,0 +1,304 @@
+"""Semantic checks of one Workspace, beyond what its JSON Schema can say.
+
+Each check returns findings pinned to the field at fault. Checks that need the whole
+cluster (unique names, capacity) live in ``validation``; placement and sizing in
+``placement``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from controller.core.catalog import Catalog, Preset
+from controller.core.findings import Finding, Severity, at, did_you_mean
+from controller.core.specs import ANNOTATION_PREFIX, Workspace
+from controller.core.trainingconfig import SECTIONS, problems, sections_of
+
+MAX_ADAPTERS = 10
+KNOWN_ANNOTATIONS = frozenset(
+    ANNOTATION_PREFIX + name
+    for name in (
+        "suspend",
+        "runtime",
+        "max-model-len",
+        "max-concurrent-sequences",
+        "gpu-memory-utilization",
+        "dtype",
+        "chart-version",
+        "pool",
+    )
+)
+#: vLLM flags modelsync sets itself from the preset and the sizing.
+RESERVED_VLLM_FLAGS = frozenset(
+    {"model", "served-model-name", "host", "port", "tensor-parallel-size", "revision"}
+)
+
+
+def check_workspace(ws: Workspace, catalog: Catalog) -> tuple[list[Finding], Preset | None]:
+    """Findings for one Workspace, and its preset when it resolves."""
+    doc = ws.document
+    findings = _annotation_findings(ws)
+    has_inference, has_tuning = "inference" in doc.body, "tuning" in doc.body
+    if has_inference == has_tuning:
+        findings.append(
+            at(
+                doc,
+                (),
+                "set exactly one of inference and tuning" + (", not both" if has_inference else ""),
+                code="kind",
+            )
+        )
+        return findings, None
+    base = ("tuning",) if ws.tuning else ("inference",)
+    if ws.inference is not None and ws.inference.has_template:
+        findings.append(
+            at(
+                doc,
+                ("inference", "template"),
+                "a custom pod template is not supported by modelsync; use a preset",
+                code="unsupported",
+            )
+        )
+        return findings, None
+    ref = ws.preset
+    if ref is None:
+        findings.append(at(doc, base, "missing required field 'preset'", code="schema"))
+        return findings, None
+    preset = catalog.preset(ref.name)
+    if preset is None:
+        close = catalog.closest_preset(ref.name)
+        hint = f" (did you mean {close!r}?)" if close else ""
+        findings.append(
+            at(
+                doc,
+                (*base, "preset", "name"),
+                f"unknown preset {ref.name!r}{hint}; `modelsync presets list` shows them",
+                code="preset",
+            )
+        )
+        return findings, None
+    options = (*base, "preset", "presetOptions")
+    if preset.gated and not ref.access_secret:
+        findings.append(
+            at(
+                doc,
+                (*options, "modelAccessSecret"),
+                f"{preset.huggingface_id} is gated on Hugging Face: name a Secret "
+                "holding HF_TOKEN in presetOptions.modelAccessSecret",
+                code="access",
+            )
+        )
+    if ref.access_mode == "private" and not ref.image:
+        findings.append(
+            at(
+                doc,
+                (*options, "image"),
+                "accessMode private needs presetOptions.image (the private model image)",
+                code="access",
+            )
+        )
+    if ws.inference is not None:
+        findings.extend(_inference_findings(ws, preset))
+    if ws.tuning is not None:
+        findings.extend(_tuning_findings(ws, preset))
+    return findings, preset
+
+
+def _annotation_findings(ws: Workspace) -> list[Finding]:
+    return [
+        at(
+            ws.document,
+            ("metadata", "annotations", key),
+            f"unknown modelsync annotation {key!r}{did_you_mean(key, KNOWN_ANNOTATIONS)}",
+            code="annotation",
+        )
+        for key in ws.annotations
+        if key.startswith(ANNOTATION_PREFIX) and key not in KNOWN_ANNOTATIONS
+    ]
+
+
+def _inference_findings(ws: Workspace, preset: Preset) -> list[Finding]:
+    assert ws.inference is not None
+    doc, findings = ws.document, []
+    if not preset.vllm_supported:
+        findings.append(
+            at(
+                doc,
+                ("inference", "preset", "name"),
+                f"preset {preset.name!r} has no vLLM runtime",
+                code="runtime",
+            )
+        )
+    adapters = ws.inference.adapters
+    if len(adapters) > MAX_ADAPTERS:
+        findings.append(
+            at(
+                doc,
+                ("inference", "adapters", MAX_ADAPTERS),
+                f"at most {MAX_ADAPTERS} adapters, got {len(adapters)}",
+                code="adapters",
+            )
+        )
+    seen: dict[str, int] = {}
+    for i, adapter in enumerate(adapters):
+        path = ("inference", "adapters", i, "source")
+        if adapter.name in seen:
+            findings.append(
+                at(
+                    doc,
+                    (*path, "name"),
+                    f"adapter name {adapter.name!r} already used by adapters[{seen[adapter.name]}]",
+                    code="adapters",
+                )
+            )
+        seen.setdefault(adapter.name, i)
+        if (adapter.image is None) == (adapter.volume_source is None):
+            findings.append(
+                at(doc, path, "set exactly one of image and volumeSource", code="adapters")
+            )
+    if isinstance(ws.inference.config, Mapping):
+        findings.extend(_vllm_config_findings(ws, ws.inference.config))
+    return findings
+
+
+def _vllm_config_findings(ws: Workspace, config: Mapping[str, Any]) -> list[Finding]:
+    doc, base, findings = ws.document, ("inference", "config"), []
+    for key in config:
+        if key not in ("vllm", "max-probe-steps"):
+            findings.append(
+                at(
+                    doc,
+                    (*base, key),
+                    f"unknown inference config section {key!r}{did_you_mean(key, ['vllm'])}",
+                    code="config",
+                )
+            )
+    flags = config.get("vllm", {})
+    if not isinstance(flags, Mapping):
+        return [
+            *findings,
+            at(doc, (*base, "vllm"), "must be a mapping of vLLM flags", code="config"),
+        ]
+    for flag, value in flags.items():
+        path = (*base, "vllm", flag)
+        if flag in RESERVED_VLLM_FLAGS:
+            findings.append(
+                at(
+                    doc,
+                    path,
+                    f"{flag} is set by modelsync from the preset and sizing",
+                    code="config",
+                )
+            )
+        elif isinstance(value, Mapping | list):
+            findings.append(at(doc, path, "vLLM flag values must be scalars", code="config"))
+    length = flags.get("max-model-len")
+    if length is not None and (
+        not isinstance(length, int) or isinstance(length, bool) or length < 1
+    ):
+        findings.append(
+            at(
+                doc,
+                (*base, "vllm", "max-model-len"),
+                f"must be a positive integer, got {length!r}",
+                code="config",
+            )
+        )
+    share = flags.get("gpu-memory-utilization")
+    if share is not None and not (isinstance(share, int | float) and 0 < share <= 1):
+        findings.append(
+            at(
+                doc,
+                (*base, "vllm", "gpu-memory-utilization"),
+                f"must be in (0, 1], got {share!r}",
+                code="config",
+            )
+        )
+    return findings
+
+
+def _tuning_findings(ws: Workspace, preset: Preset) -> list[Finding]:
+    assert ws.tuning is not None
+    doc, tuning, findings = ws.document, ws.tuning, []
+    if not preset.tuning_methods:
+        findings.append(
+            at(
+                doc,
+                ("tuning", "preset", "name"),
+                f"preset {preset.name!r} does not support tuning",
+                code="tuning",
+            )
+        )
+    elif tuning.method not in preset.tuning_methods:
+        supported = ", ".join(sorted(preset.tuning_methods))
+        findings.append(
+            at(
+                doc,
+                ("tuning", "method"),
+                f"preset {preset.name!r} supports {supported}, not {tuning.method}",
+                code="tuning",
+            )
+        )
+    sources = [key for key in ("urls", "image", "volumeSource") if key in tuning.input]
+    if len(sources) != 1:
+        findings.append(
+            at(
+                doc,
+                ("tuning", "input"),
+                "set exactly one of urls, image and volumeSource"
+                + (f" (got {', '.join(sources)})" if sources else ""),
+                code="tuning",
+            )
+        )
+    sinks = [key for key in ("image", "volumeSource") if key in tuning.output]
+    if len(sinks) != 1:
+        findings.append(
+            at(
+                doc,
+                ("tuning", "output"),
+                "set exactly one of image and volumeSource",
+                code="tuning",
+            )
+        )
+    elif "image" in tuning.output and "imagePushSecret" not in tuning.output:
+        findings.append(
+            at(
+                doc,
+                ("tuning", "output", "image"),
+                "pushing the adapter image usually needs imagePushSecret",
+                code="tuning",
+                severity=Severity.WARNING,
+            )
+        )
+    if ws.count > 1:
+        findings.append(
+            at(
+                doc,
+                ("resource", "count"),
+                "a tuning Job runs on one node; resource.count is ignored",
+                code="tuning",
+                severity=Severity.WARNING,
+            )
+        )
+    if isinstance(tuning.config, Mapping):
+        findings.extend(_training_config_findings(ws, preset))
+    return findings
+
+
+def _training_config_findings(ws: Workspace, preset: Preset) -> list[Finding]:
+    assert ws.tuning is not None
+    assert isinstance(ws.tuning.config, Mapping)
+    sections = sections_of(ws.tuning.config)
+    base = ("tuning", "config") + (() if sections is ws.tuning.config else ("training_config",))
+    return [
+        at(
+            ws.document,
+            (*base, *path),
+            message + (did_you_mean(path[0], SECTIONS) if message.startswith("unknown") else ""),
+            code="config",
+        )
+        for path, message in problems(
+            sections, method=ws.tuning.method, context_length=preset.context_length
+        )
+    ]

@@ -1,0 +1,270 @@
+"""Placement: which node pool a Workspace runs on, how big it is there, and whether the
+cluster has room for all of them.
+
+The pool comes from ``resource.instanceType`` (KAITO's way to say which machines), else
+the ``modelsync.dev/pool`` annotation, else the pool where the Workspace needs the fewest
+GPUs. KAITO's ``labelSelector`` keeps its meaning (labels of the nodes to prefer) and
+does not pick or reject a pool. A pool's taints, other than the ``nvidia.com/gpu`` taint
+every GPU workload tolerates, must be tolerated by the Workspace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from dataclasses import dataclass
+
+from controller.core.catalog import Catalog, Preset
+from controller.core.findings import Finding, at, did_you_mean
+from controller.core.sizing import (
+    InferenceSizing,
+    TuningSizing,
+    explain_inference,
+    explain_tuning,
+    size_inference,
+    size_tuning,
+)
+from controller.core.specs import Cluster, NodePool, Taint, Workspace
+from controller.core.trainingconfig import sections_of
+
+GPU_TAINT_KEY = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class Placement:
+    pool: NodePool
+    gpu: str
+    gpu_memory_gib: float
+    replicas: int
+    gpus_per_replica: int
+    inference: InferenceSizing | None = None
+    tuning: TuningSizing | None = None
+    explain: tuple[str, ...] = ()
+
+    @property
+    def gpus(self) -> int:
+        return self.replicas * self.gpus_per_replica
+
+
+def pool_gpu(pool: NodePool, catalog: Catalog) -> tuple[str, float] | None:
+    """The pool's GPU model name and memory in GiB, or None when the catalog lacks it."""
+    gpu = catalog.gpu(pool.gpu)
+    if gpu is None:
+        return None
+    return gpu.name, pool.gpu_memory_gib or gpu.memory_gib
+
+
+def untolerated_taints(pool: NodePool, ws: Workspace) -> list[Taint]:
+    return [
+        taint
+        for taint in pool.taints
+        if taint.key != GPU_TAINT_KEY
+        and taint.effect != "PreferNoSchedule"
+        and not any(taint.tolerated_by(t) for t in ws.tolerations)
+    ]
+
+
+def place(
+    ws: Workspace, preset: Preset, cluster: Cluster, catalog: Catalog
+) -> tuple[Placement | None, list[Finding]]:
+    """Choose the pool and size the Workspace on it, or say why it cannot run."""
+    doc = ws.document
+    explicit, findings = _explicit_pools(ws, cluster)
+    if findings:
+        return None, findings
+    candidates = explicit if explicit is not None else list(cluster.node_pools)
+    attempts: list[tuple[NodePool, Placement | None, str]] = []
+    for pool in candidates:
+        blocked = _blocked(ws, pool)
+        if blocked:
+            attempts.append((pool, None, blocked))
+            continue
+        gpu = pool_gpu(pool, catalog)
+        if gpu is None:
+            attempts.append((pool, None, f"its GPU {pool.gpu!r} is not in the GPU table"))
+            continue
+        placement, reason = _size(ws, preset, cluster, pool, gpu)
+        attempts.append((pool, placement, reason))
+    fitting = [p for _, p, _ in attempts if p is not None]
+    if fitting:
+        best = min(fitting, key=lambda p: (p.gpus_per_replica, p.gpu_memory_gib, p.pool.name))
+        return best, []
+    where = ("resource", "instanceType") if ws.instance_type else ("resource",)
+    if explicit is not None and len(attempts) == 1:
+        pool, _, reason = attempts[0]
+        return None, [
+            at(
+                doc,
+                where,
+                f"does not fit pool {pool.name} of cluster {cluster.name}: {reason}",
+                code="fit",
+            )
+        ]
+    reasons = "; ".join(f"{pool.name}: {reason}" for pool, _, reason in attempts)
+    return None, [
+        at(doc, where, f"fits no node pool of cluster {cluster.name} ({reasons})", code="fit")
+    ]
+
+
+def _explicit_pools(ws: Workspace, cluster: Cluster) -> tuple[list[NodePool] | None, list[Finding]]:
+    doc = ws.document
+    if ws.instance_type:
+        pools = [p for p in cluster.node_pools if p.instance_type == ws.instance_type]
+        if not pools:
+            known = [p.instance_type for p in cluster.node_pools if p.instance_type]
+            listing = (
+                ", ".join(
+                    f"{p.name} ({p.instance_type})" for p in cluster.node_pools if p.instance_type
+                )
+                or "none declare one"
+            )
+            return None, [
+                at(
+                    doc,
+                    ("resource", "instanceType"),
+                    f"no node pool of cluster {cluster.name} has instance type "
+                    f"{ws.instance_type!r}{did_you_mean(ws.instance_type, known)}; "
+                    f"pools: {listing}",
+                    code="fit",
+                )
+            ]
+        return pools, []
+    name = ws.annotation("pool")
+    if name:
+        pool = cluster.pool(name)
+        if pool is None:
+            names = [p.name for p in cluster.node_pools]
+            return None, [
+                at(
+                    doc,
+                    ("metadata", "annotations", "modelsync.dev/pool"),
+                    f"cluster {cluster.name} has no node pool {name!r}{did_you_mean(name, names)}",
+                    code="fit",
+                )
+            ]
+        return [pool], []
+    return None, []
+
+
+def _blocked(ws: Workspace, pool: NodePool) -> str:
+    taints = untolerated_taints(pool, ws)
+    if taints:
+        listed = ", ".join(
+            f"{t.key}={t.value}:{t.effect}" if t.value else f"{t.key}:{t.effect}" for t in taints
+        )
+        return f"its taints {listed} are not tolerated (add tolerations)"
+    clashes = [
+        key
+        for key, value in ws.node_selector.items()
+        if key in pool.labels and pool.labels[key] != value
+    ]
+    if clashes:
+        return "nodeSelector " + ", ".join(
+            f"{k}={ws.node_selector[k]} clashes with the pool's {k}={pool.labels[k]}"
+            for k in clashes
+        )
+    return ""
+
+
+def _size(
+    ws: Workspace, preset: Preset, cluster: Cluster, pool: NodePool, pool_gpu: tuple[str, float]
+) -> tuple[Placement | None, str]:
+    gpu, memory = pool_gpu
+    if ws.tuning is not None:
+        sections = sections_of(ws.tuning.config) if isinstance(ws.tuning.config, dict) else {}
+        lora = sections.get("LoraConfig") or {}
+        args = sections.get("TrainingArguments") or {}
+        dataset = sections.get("DatasetConfig") or {}
+        targets = lora.get("target_modules")
+        tuning = size_tuning(
+            preset,
+            method=ws.tuning.method,
+            gpu_memory_gib=memory,
+            gpus_per_node=pool.gpus_per_node,
+            rank=int(lora.get("r", 8)),
+            target_modules=tuple(targets) if isinstance(targets, list) else None,
+            batch_size=int(args.get("per_device_train_batch_size", 1)),
+            seq_len=int(dataset.get("max_seq_length", min(2048, preset.context_length))),
+        )
+        if not tuning.fits:
+            return None, tuning.reason
+        lines = explain_tuning(preset, pool.name, gpu, ws.tuning.method, tuning)
+        return Placement(pool, gpu, memory, 1, tuning.gpus, tuning=tuning, explain=tuple(lines)), ""
+    length, share, sequences = inference_options(ws, cluster)
+    sizing = size_inference(
+        preset,
+        gpu_memory_gib=memory,
+        gpus_per_node=pool.gpus_per_node,
+        gpu_memory_utilization=share,
+        max_model_len=length,
+        max_len_cap=cluster.max_model_len,
+        sequences=sequences,
+    )
+    if not sizing.fits:
+        return None, sizing.reason
+    lines = explain_inference(preset, pool.name, gpu, sizing)
+    placement = Placement(
+        pool, gpu, memory, ws.count, sizing.gpus, inference=sizing, explain=tuple(lines)
+    )
+    return placement, ""
+
+
+def inference_options(ws: Workspace, cluster: Cluster) -> tuple[int | None, float, int]:
+    """Explicit max model length, GPU memory share and concurrent sequences for sizing."""
+    flags: Mapping[str, Any] = {}
+    if ws.inference is not None and isinstance(ws.inference.config, dict):
+        flags = ws.inference.config.get("vllm") or {}
+    length_text = ws.annotation("max-model-len")
+    length = int(length_text) if length_text else flags.get("max-model-len")
+    share_text = ws.annotation("gpu-memory-utilization")
+    share = float(share_text) if share_text else flags.get("gpu-memory-utilization")
+    sequences_text = ws.annotation("max-concurrent-sequences")
+    sequences = int(sequences_text) if sequences_text else cluster.max_concurrent_sequences
+    return (
+        length if isinstance(length, int) else None,
+        float(share) if isinstance(share, int | float) else cluster.gpu_memory_utilization,
+        sequences,
+    )
+
+
+def capacity_findings(
+    cluster: Cluster, placed: Sequence[tuple[Workspace, Placement]]
+) -> list[Finding]:
+    """Pack every replica onto its pool's nodes (first fit, largest first) and report overflow."""
+    findings: list[Finding] = []
+    for pool in cluster.node_pools:
+        here = [(ws, p) for ws, p in placed if p.pool.name == pool.name]
+        if not here:
+            continue
+        free = [pool.gpus_per_node] * pool.node_capacity
+        replicas = sorted(
+            (
+                (p.gpus_per_replica, ws.namespace or "", ws.name, ws)
+                for ws, p in here
+                for _ in range(p.replicas)
+            ),
+            key=lambda item: (-item[0], item[1], item[2]),
+        )
+        unplaced: dict[str, Workspace] = {}
+        for gpus, _, _, ws in replicas:
+            slot = next((i for i, left in enumerate(free) if left >= gpus), None)
+            if slot is None:
+                unplaced[ws.document.path] = ws
+            else:
+                free[slot] -= gpus
+        if not unplaced:
+            continue
+        need = sum(p.gpus for _, p in here)
+        have = pool.gpus_per_node * pool.node_capacity
+        demand = ", ".join(f"{ws.name} {p.replicas}x{p.gpus_per_replica}" for ws, p in here)
+        nodes = "max " if pool.nodes is None else ""
+        summary = (
+            f"node pool {pool.name} of cluster {cluster.name} is over capacity: its "
+            f"Workspaces need {need} GPUs ({demand}) but it has {have} "
+            f"({nodes}{pool.node_capacity} nodes x {pool.gpus_per_node})"
+        )
+        if need <= have:
+            summary += "; replicas do not pack onto whole nodes"
+        for ws in unplaced.values():
+            findings.append(at(ws.document, ("resource",), summary, code="capacity"))
+    return findings

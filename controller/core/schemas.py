@@ -1,0 +1,127 @@
+"""JSON Schema validation of documents, with messages a person can act on.
+
+The schemas under ``schemas/`` (JSON Schema 2020-12) are the contract; ``jsonschema``
+checks documents against them. This module only turns its errors into findings located at
+the offending field: unknown fields get a "did you mean", enums list their choices, and a
+schema may carry an ``x-error`` text that says what a pattern or a ``oneOf`` means.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+
+from controller.core.documents import Document, FieldPath
+from controller.core.findings import Finding, at, did_you_mean
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+
+
+class SchemaSet:
+    """Compiled validators for the kinds modelsync reads, keyed by ``kind``."""
+
+    def __init__(self, schemas: Mapping[str, dict[str, Any]]) -> None:
+        self._validators: dict[str, jsonschema.protocols.Validator] = {}
+        for kind, schema in schemas.items():
+            cls = jsonschema.validators.validator_for(schema)
+            cls.check_schema(schema)
+            self._validators[kind] = cls(schema)
+
+    def kinds(self) -> frozenset[str]:
+        return frozenset(self._validators)
+
+    def validate(self, kind: str, doc: Document) -> list[Finding]:
+        validator = self._validators[kind]
+        findings: list[Finding] = []
+        for error in validator.iter_errors(doc.body):
+            findings.extend(_findings(doc, error))
+        return sorted(findings, key=lambda f: (f.line, f.column, f.field))
+
+
+def _findings(doc: Document, error: jsonschema.ValidationError) -> list[Finding]:
+    path: FieldPath = tuple(error.absolute_path)
+    keyword = error.validator
+    schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
+    instance = error.instance
+
+    if keyword == "additionalProperties" and isinstance(instance, dict):
+        known = set(schema.get("properties", {}))
+        patterns = schema.get("patternProperties", {})
+        extra = [
+            key
+            for key in instance
+            if key not in known and not any(re.search(p, key) for p in patterns)
+        ]
+        return [
+            at(doc, (*path, key), f"unknown field {key!r}{did_you_mean(key, known)}", code="schema")
+            for key in extra
+        ]
+    return [at(doc, path, _message(keyword, error, schema, instance), code="schema")]
+
+
+def _message(
+    keyword: Any, error: jsonschema.ValidationError, schema: Mapping[str, Any], instance: Any
+) -> str:
+    custom = schema.get("x-error")
+    value: Any = error.validator_value
+    if keyword == "required":
+        missing = [key for key in value if key not in instance]
+        return "missing required field " + ", ".join(repr(key) for key in missing)
+    if keyword == "type":
+        wanted = value if isinstance(value, list) else [value]
+        names = " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in wanted)
+        return f"must be {names}, got {_describe(instance)}"
+    if keyword == "enum":
+        choices = ", ".join(repr(choice) for choice in value)
+        hint = did_you_mean(str(instance), [str(c) for c in value])
+        return f"must be one of {choices}; got {instance!r}{hint}"
+    if keyword == "const":
+        return f"must be {value!r}, got {instance!r}"
+    if keyword in ("pattern", "oneOf", "anyOf", "minProperties", "maxProperties") and custom:
+        return f"{instance!r} is not {custom}" if keyword == "pattern" else str(custom)
+    if keyword == "pattern":
+        return f"{instance!r} does not match {value!r}"
+    if keyword in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        relation = {
+            "minimum": ">=",
+            "exclusiveMinimum": ">",
+            "maximum": "<=",
+            "exclusiveMaximum": "<",
+        }[keyword]
+        return f"must be {relation} {value}, got {instance!r}"
+    if keyword == "minLength":
+        return "must not be empty" if value == 1 else f"must be at least {value} characters"
+    if keyword == "maxLength":
+        return f"must be at most {value} characters, got {len(instance)}"
+    if keyword == "minItems":
+        return "must not be empty" if value == 1 else f"must have at least {value} items"
+    if keyword == "maxItems":
+        return f"must have at most {value} items, got {len(instance)}"
+    if keyword == "uniqueItems":
+        return "items must be unique"
+    return str(custom or error.message)
+
+
+def _describe(instance: Any) -> str:
+    if instance is None:
+        return "null"
+    if isinstance(instance, bool):
+        return f"boolean {str(instance).lower()}"
+    if isinstance(instance, str):
+        return f"string {instance!r}"
+    if isinstance(instance, int | float):
+        return f"number {instance}"
+    if isinstance(instance, list):
+        return "a list"
+    return "a mapping"

@@ -1,0 +1,356 @@
+"""Validation of a clusters repo: files in, typed specs with placements and findings out.
+
+The whole pure front half of the pipeline in one call, ``validate_files``: parse each file,
+sort it to its cluster (the nearest ``cluster.yaml`` above it), check it against its
+schema and the semantic rules, place and size it, then run the checks that need a whole
+cluster (unique names, capacity). A file that fails never stops the others; its findings
+say why and where.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from controller.core.catalog import Catalog, Preset
+from controller.core.checks import check_workspace
+from controller.core.documents import Document, SourceFile, parse_document
+from controller.core.findings import (
+    Finding,
+    Severity,
+    at,
+    did_you_mean,
+    from_document_error,
+    has_errors,
+)
+from controller.core.placement import Placement, capacity_findings, place, pool_gpu
+from controller.core.schemas import SchemaSet
+from controller.core.specs import (
+    Cluster,
+    Workspace,
+    cluster_from_document,
+    normalize_workspace,
+    workspace_from_document,
+)
+
+CLUSTER_FILE = "cluster.yaml"
+_YAML_SUFFIXES = (".yaml", ".yml")
+_IGNORED_NAMES = frozenset({"kustomization.yaml", "kustomization.yml"})
+
+
+@dataclass(frozen=True)
+class WorkspaceResult:
+    """One file of a cluster: its Workspace when it parsed, and everything found about it."""
+
+    path: str
+    workspace: Workspace | None
+    cluster: str | None
+    namespace: str
+    preset: Preset | None
+    placement: Placement | None
+    findings: tuple[Finding, ...]
+
+    @property
+    def valid(self) -> bool:
+        return self.workspace is not None and not any(f.is_error for f in self.findings)
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    name: str
+    directory: str
+    cluster: Cluster | None
+    workspaces: tuple[WorkspaceResult, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    sources: tuple[SourceFile, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class Report:
+    clusters: tuple[ClusterResult, ...]
+    findings: tuple[Finding, ...]
+    files: int
+    orphans: tuple[WorkspaceResult, ...] = field(default=())
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.is_error)
+
+    def cluster(self, name: str) -> ClusterResult | None:
+        return next((c for c in self.clusters if c.name == name), None)
+
+
+def is_manifest_path(path: str) -> bool:
+    name = posixpath.basename(path)
+    return (
+        name.endswith(_YAML_SUFFIXES)
+        and name not in _IGNORED_NAMES
+        and not name.startswith((".", "_"))
+    )
+
+
+def validate_files(
+    files: Iterable[SourceFile],
+    *,
+    schemas: SchemaSet,
+    catalog: Catalog,
+    cluster: str | None = None,
+) -> Report:
+    """Validate a set of files of a clusters repo. ``cluster`` limits the report to one."""
+    sources = sorted((f for f in files if is_manifest_path(f.path)), key=lambda f: f.path)
+    cluster_dirs = {
+        posixpath.dirname(f.path) for f in sources if posixpath.basename(f.path) == CLUSTER_FILE
+    }
+    by_dir: dict[str | None, list[SourceFile]] = defaultdict(list)
+    for source in sources:
+        if posixpath.basename(source.path) != CLUSTER_FILE:
+            by_dir[_owner(source.path, cluster_dirs)].append(source)
+    results: list[ClusterResult] = []
+    for directory in sorted(cluster_dirs):
+        cluster_source = next(f for f in sources if f.path == _join(directory, CLUSTER_FILE))
+        result = _validate_cluster(
+            directory, cluster_source, by_dir.get(directory, []), schemas, catalog
+        )
+        if cluster is None or result.name == cluster:
+            results.append(result)
+    orphans: tuple[WorkspaceResult, ...] = ()
+    orphan_files = by_dir.get(None, [])
+    if orphan_files:
+        chosen = next((r for r in results if r.name == cluster), None) if cluster else None
+        if chosen is not None and chosen.cluster is not None:
+            workspaces = _validate_workspaces(
+                chosen.cluster, [*_sources(chosen), *orphan_files], schemas, catalog
+            )
+            results[results.index(chosen)] = ClusterResult(
+                chosen.name, chosen.directory, chosen.cluster, workspaces, chosen.findings
+            )
+        else:
+            orphans = tuple(_workspace(f, None, schemas, catalog) for f in orphan_files)
+    findings = [f for r in results for f in r.findings]
+    findings += [f for r in results for w in r.workspaces for f in w.findings]
+    findings += [f for w in orphans for f in w.findings]
+    if cluster is not None and not any(r.name == cluster for r in results):
+        names = sorted(posixpath.basename(d) for d in cluster_dirs)
+        findings.append(
+            Finding(
+                "",
+                1,
+                1,
+                "",
+                f"no cluster named {cluster!r} under the given paths{did_you_mean(cluster, names)}",
+                code="cluster",
+            )
+        )
+    ordered = sorted(findings, key=lambda f: (f.file, f.line, f.column, f.field))
+    return Report(tuple(results), tuple(ordered), len(sources), orphans)
+
+
+def _join(directory: str, name: str) -> str:
+    return posixpath.join(directory, name) if directory else name
+
+
+def _owner(path: str, cluster_dirs: set[str]) -> str | None:
+    directory = posixpath.dirname(path)
+    while True:
+        if directory in cluster_dirs:
+            return directory
+        if not directory:
+            return None
+        directory = posixpath.dirname(directory)
+
+
+def _validate_cluster(
+    directory: str,
+    source: SourceFile,
+    files: Sequence[SourceFile],
+    schemas: SchemaSet,
+    catalog: Catalog,
+) -> ClusterResult:
+    name, spec, findings = _read_cluster(directory, source, schemas, catalog)
+    if spec is None:  # its Workspaces are still checked on their own, without fit or capacity
+        workspaces = tuple(_workspace(f, None, schemas, catalog) for f in files)
+    else:
+        workspaces = _validate_workspaces(spec, files, schemas, catalog)
+    return ClusterResult(name, directory, spec, workspaces, tuple(findings), tuple(files))
+
+
+def _read_cluster(
+    directory: str, source: SourceFile, schemas: SchemaSet, catalog: Catalog
+) -> tuple[str, Cluster | None, list[Finding]]:
+    fallback = posixpath.basename(directory) or "."
+    parsed = parse_document(source)
+    if not isinstance(parsed, Document):
+        return fallback, None, [from_document_error(parsed)]
+    errors = schemas.validate("Cluster", parsed)
+    if errors:
+        return fallback, None, errors
+    spec = cluster_from_document(parsed)
+    findings = _cluster_findings(spec, fallback, catalog)
+    return spec.name, None if has_errors(findings) else spec, findings
+
+
+def _cluster_findings(spec: Cluster, directory_name: str, catalog: Catalog) -> list[Finding]:
+    doc, findings = spec.document, []
+    if spec.name != directory_name:
+        findings.append(
+            at(
+                doc,
+                ("metadata", "name"),
+                f"cluster {spec.name!r} lives in directory {directory_name!r}; name them the same",
+                code="cluster",
+                severity=Severity.WARNING,
+            )
+        )
+    if spec.default_namespace not in spec.namespaces:
+        findings.append(
+            at(
+                doc,
+                ("spec", "defaults", "namespace"),
+                f"default namespace {spec.default_namespace!r} is not in spec.namespaces",
+                code="cluster",
+            )
+        )
+    seen: set[str] = set()
+    for i, pool in enumerate(spec.node_pools):
+        path = ("spec", "nodePools", i)
+        if pool.name in seen:
+            findings.append(
+                at(
+                    doc,
+                    (*path, "name"),
+                    f"node pool {pool.name!r} is declared twice",
+                    code="cluster",
+                )
+            )
+        seen.add(pool.name)
+        if pool_gpu(pool, catalog) is None:
+            close = catalog.closest_gpu(pool.gpu)
+            hint = f" (did you mean {close!r}?)" if close else ""
+            findings.append(
+                at(
+                    doc,
+                    (*path, "gpu"),
+                    f"unknown GPU {pool.gpu!r}{hint}; presets/gpus.yaml lists the known ones",
+                    code="cluster",
+                )
+            )
+            continue
+        known = catalog.instance_type(pool.instance_type) if pool.instance_type else None
+        gpu = catalog.gpu(pool.gpu)
+        if (
+            known is not None
+            and gpu is not None
+            and (catalog.gpu(known.gpu) != gpu or known.gpu_count != pool.gpus_per_node)
+        ):
+            findings.append(
+                at(
+                    doc,
+                    (*path, "instanceType"),
+                    f"{known.name} carries {known.gpu_count} x {known.gpu}, but the pool "
+                    f"says {pool.gpus_per_node} x {gpu.name}",
+                    code="cluster",
+                    severity=Severity.WARNING,
+                )
+            )
+    return findings
+
+
+def _sources(result: ClusterResult) -> tuple[SourceFile, ...]:
+    return result.sources
+
+
+def _validate_workspaces(
+    spec: Cluster, files: Sequence[SourceFile], schemas: SchemaSet, catalog: Catalog
+) -> tuple[WorkspaceResult, ...]:
+    names: dict[tuple[str, str], str] = {}
+    results: list[WorkspaceResult] = []
+    for source in files:
+        result = _workspace(source, spec, schemas, catalog)
+        ws = result.workspace
+        if ws is not None and result.cluster is not None:
+            key = (result.namespace, ws.name)
+            if key in names:
+                duplicate = at(
+                    ws.document,
+                    ("metadata", "name"),
+                    f"Workspace {key[0]}/{key[1]} is already defined in {names[key]}",
+                    code="duplicate",
+                )
+                result = replace(result, placement=None, findings=(*result.findings, duplicate))
+            else:
+                names[key] = source.path
+        results.append(result)
+    placed = [
+        (r.workspace, r.placement)
+        for r in results
+        if r.workspace is not None and r.placement is not None and r.valid
+    ]
+    by_file: dict[str, list[Finding]] = defaultdict(list)
+    for finding in capacity_findings(spec, placed):
+        by_file[finding.file].append(finding)
+    return tuple(
+        replace(r, findings=(*r.findings, *by_file[r.path])) if r.path in by_file else r
+        for r in results
+    )
+
+
+def _workspace(
+    source: SourceFile, spec: Cluster | None, schemas: SchemaSet, catalog: Catalog
+) -> WorkspaceResult:
+    parsed = parse_document(source)
+    if not isinstance(parsed, Document):
+        return _failed(source.path, [from_document_error(parsed)])
+    kind = parsed.body.get("kind")
+    if kind != "Workspace":
+        api = str(parsed.body.get("apiVersion", ""))
+        if kind is None:
+            message, severity = "missing field 'kind' (expected Workspace)", Severity.ERROR
+        elif api.startswith("kaito.sh/"):
+            message, severity = (
+                f"KAITO {kind} is not managed by modelsync; ignored",
+                Severity.WARNING,
+            )
+        else:
+            message, severity = f"kind {kind} is not managed by modelsync; ignored", Severity.INFO
+        return _failed(
+            source.path, [at(parsed, ("kind",), message, code="kind", severity=severity)]
+        )
+    doc, normalized = normalize_workspace(parsed)
+    findings = list(normalized)
+    if any(f.is_error for f in findings):
+        return _failed(source.path, findings)
+    errors = schemas.validate("Workspace", doc)
+    if errors:
+        return _failed(source.path, findings + errors)
+    ws = workspace_from_document(doc)
+    checked, preset = check_workspace(ws, catalog)
+    findings += checked
+    if spec is None:
+        return WorkspaceResult(
+            source.path, ws, None, ws.namespace or "default", preset, None, tuple(findings)
+        )
+    namespace = ws.namespace or spec.default_namespace
+    if namespace not in spec.namespaces:
+        findings.append(
+            at(
+                doc,
+                ("metadata", "namespace") if ws.namespace else ("metadata",),
+                f"namespace {namespace!r} is not allowed in cluster {spec.name} "
+                f"(allowed: {', '.join(spec.namespaces)})",
+                code="namespace",
+            )
+        )
+    placement = None
+    if preset is not None and not any(f.is_error for f in findings):
+        placement, misfit = place(ws, preset, spec, catalog)
+        findings += misfit
+    return WorkspaceResult(
+        source.path, ws, spec.name, namespace, preset, placement, tuple(findings)
+    )
+
+
+def _failed(path: str, findings: list[Finding]) -> WorkspaceResult:
+    """A result for a file that did not become a Workspace (its findings say why)."""
+    return WorkspaceResult(path, None, None, "", None, None, tuple(findings))
