@@ -58,22 +58,31 @@ class Location:
     column: int
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Where a field's key (or a list item) and its value start."""
+
+    key: Location
+    value: Location
+
+
 @dataclass(frozen=True)
 class Document:
     """One YAML mapping and where each of its fields was written."""
 
     path: str
     body: dict[str, Any]
-    positions: Mapping[FieldPath, Location] = field(repr=False)
+    positions: Mapping[FieldPath, Span] = field(repr=False)
 
-    def locate(self, path: Sequence[str | int]) -> Location:
-        """Position of ``path``, or of its nearest ancestor that exists in the file."""
+    def locate(self, path: Sequence[str | int], *, value: bool = False) -> Location:
+        """Position of ``path`` (its key, or its value), or of its nearest existing ancestor."""
         key = tuple(path)
-        while key:
-            if key in self.positions:
-                return self.positions[key]
-            key = key[:-1]
-        return self.positions.get((), Location(1, 1))
+        while key and key not in self.positions:
+            key, value = key[:-1], False
+        span = self.positions.get(key)
+        if span is None:
+            return Location(1, 1)
+        return span.value if value else span.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +170,7 @@ class _Builder:
     """Turns a composed node tree into JSON-compatible values and a position index."""
 
     def __init__(self) -> None:
-        self.positions: dict[FieldPath, Location] = {}
+        self.positions: dict[FieldPath, Span] = {}
         self._budget = MAX_NODES
         self._scalars = yaml.constructor.SafeConstructor()
 
@@ -172,8 +181,9 @@ class _Builder:
                 f"document expands to more than {MAX_NODES} nodes (a YAML alias bomb?)",
                 node.start_mark,
             )
-        if path not in self.positions:
-            self.positions[path] = _location(node)
+        where = _location(node)
+        key_where = self.positions[path].key if path in self.positions else where
+        self.positions[path] = Span(key_where, where)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -201,7 +211,7 @@ class _Builder:
                     f"duplicate key {key!r} (first at line {first.line})", key_node.start_mark
                 )
             seen[key] = _location(key_node)
-            self.positions[(*path, key)] = seen[key]
+            self.positions[(*path, key)] = Span(seen[key], seen[key])
             result[key] = self.build(value_node, (*path, key))
         for key, value in merged.items():
             result.setdefault(key, value)

@@ -55,9 +55,13 @@ def at(
     *,
     code: str,
     severity: Severity = Severity.ERROR,
+    value: bool = True,
 ) -> Finding:
-    """A finding about ``path`` of ``doc``, located at that field (or its nearest parent)."""
-    where = doc.locate(path)
+    """A finding about ``path`` of ``doc``, located at its value (``value=False``: its key).
+
+    A path that is not in the file (a missing field) is located at its nearest parent's key.
+    """
+    where = doc.locate(path, value=value)
     return Finding(doc.path, where.line, where.column, field_name(path), message, severity, code)
 
 

@@ -11,8 +11,8 @@ every GPU workload tolerates, must be tolerated by the Workspace.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from controller.core.catalog import Catalog, Preset
 from controller.core.findings import Finding, at, did_you_mean

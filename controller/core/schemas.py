@@ -64,10 +64,18 @@ def _findings(doc: Document, error: jsonschema.ValidationError) -> list[Finding]
             if key not in known and not any(re.search(p, key) for p in patterns)
         ]
         return [
-            at(doc, (*path, key), f"unknown field {key!r}{did_you_mean(key, known)}", code="schema")
+            at(
+                doc,
+                (*path, key),
+                f"unknown field {key!r}{did_you_mean(key, known)}",
+                code="schema",
+                value=False,
+            )
             for key in extra
         ]
-    return [at(doc, path, _message(keyword, error, schema, instance), code="schema")]
+    # A missing field is reported at its parent's key; a bad value at the value itself.
+    value = keyword != "required"
+    return [at(doc, path, _message(keyword, error, schema, instance), code="schema", value=value)]
 
 
 def _message(

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.core.documents import Document, FieldPath, Location
+from controller.core.documents import Document, FieldPath, Span
 from controller.core.findings import Finding, Severity, at
 
 ANNOTATION_PREFIX = "modelsync.dev/"
@@ -179,7 +179,7 @@ def normalize_workspace(doc: Document) -> tuple[Document, list[Finding]]:
         ]
     body = {key: value for key, value in doc.body.items() if key != "spec"}
     body.update(spec)
-    positions: dict[FieldPath, Location] = {}
+    positions: dict[FieldPath, Span] = {}
     for path, where in doc.positions.items():
         if path[:1] == ("spec",) and len(path) > 1:
             positions[path[1:]] = where

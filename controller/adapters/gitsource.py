@@ -1,0 +1,251 @@
+"""Git source: fetch one ref of the clusters repo and read its tree as ``SourceFile``s.
+
+Adapter layer, the left end of the pipeline (git source -> documents -> specs -> ...).
+``GitSource`` keeps a bare, shallow cache of one branch, tag or commit of a remote;
+``LocalRepository`` reads an existing checkout for ``modelsync diff`` in CI. Both hand the
+pure core nothing but ``SourceFile``s and sets of changed paths; every libgit2 failure
+leaves as ``GitError`` saying whether a retry can help.
+
+libgit2's socket timeouts and home directory (where it finds ``known_hosts``) are
+process-wide options, so network operations hold one module lock while they run: fetches
+from several ``GitSource``s in one process take turns.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import FetchPrune
+
+from controller.adapters.gitauth import AuthRejectedError, GitAuth, GitCallbacks, redact
+from controller.adapters.gitauth import split_userinfo as _split_userinfo
+from controller.adapters.gittree import (
+    LIBGIT2_ERRORS,
+    GitError,
+    LocalRepository,
+    TreeView,
+    commit_or_none,
+)
+
+__all__ = ["GitAuth", "GitError", "GitRef", "GitSource", "LocalRepository", "Revision"]
+
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+_SHALLOW_DEPTH = 1
+_UNSHALLOW = 2**31 - 1  # libgit2's GIT_FETCH_DEPTH_UNSHALLOW
+_NETWORK_LOCK = threading.Lock()
+# Words in libgit2 messages that mean the same request will fail again.
+_PERMANENT_HINTS = (
+    "authentication", "credentials", "401", "403", "404", "not found", "not exported",
+    "access denied", "no such repository", "does not appear to be", "not a git repository",
+    "unsupported url", "certificate", "hostkey", "host key", "specific object",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GitRef:
+    """What to follow: exactly one of a branch, a tag or a 40-hex commit."""
+
+    branch: str | None = None
+    tag: str | None = None
+    commit: str | None = None
+
+    def __post_init__(self) -> None:
+        if sum(v is not None for v in (self.branch, self.tag, self.commit)) != 1:
+            raise ValueError("GitRef needs exactly one of branch, tag, commit")
+        if self.commit is not None and not _HEX40.fullmatch(self.commit):
+            raise ValueError(f"commit must be 40 lowercase hex digits, not {self.commit!r}")
+        if not pygit2.reference_is_valid_name(self.remote_name):
+            raise ValueError(f"not a valid Git ref name: {self.remote_name!r}")
+
+    @property
+    def remote_name(self) -> str:
+        """The full ref name on the remote (the commit itself for a pin)."""
+        if self.branch is not None:
+            return f"refs/heads/{self.branch}"
+        if self.tag is not None:
+            return f"refs/tags/{self.tag}"
+        return "refs/modelsync/pinned"
+
+    @property
+    def local_name(self) -> str:
+        """Where the fetched ref lands in the cache."""
+        return f"refs/remotes/origin/{self.branch}" if self.branch else self.remote_name
+
+    def __str__(self) -> str:
+        if self.branch is not None:
+            return f"branch {self.branch}"
+        return f"tag {self.tag}" if self.tag is not None else f"commit {self.commit}"
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A fetched commit (40 hex) and the ref it was resolved from."""
+
+    commit: str
+    ref: str
+
+
+class GitSource(TreeView):
+    """One ref of one remote, cached as a bare shallow repository in ``cache_dir``.
+
+    Safe to call repeatedly from one worker at a time (calls are serialized by a lock);
+    a failed fetch leaves every commit fetched before it readable.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        ref: GitRef,
+        cache_dir: Path,
+        auth: GitAuth | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        super().__init__()
+        auth = auth or GitAuth()
+        bare_url, user, password = _split_userinfo(url)
+        if password is not None and auth.token is None:
+            auth = replace(auth, token=password, username=auth.username or user)
+        self._secrets = (*auth.secrets, *((password,) if password else ()))
+        self.url = _absolute_if_local(bare_url)
+        self.ref = ref
+        self.cache_dir = cache_dir
+        self._auth = auth
+        self._timeout = timeout
+        self._repo: pygit2.Repository | None = None
+        # libgit2's local transport cannot fetch shallow (and copying objects is cheap there).
+        self._depth = 0 if self.url.startswith(("file://", "/")) else _SHALLOW_DEPTH
+
+    def __repr__(self) -> str:
+        return f"GitSource({self.url!r}, {self.ref}, cache_dir={str(self.cache_dir)!r})"
+
+    def fetch(self) -> Revision:
+        """Bring the cache up to date with the remote ref and return the commit it names."""
+        with self._lock:
+            repo = self._repository()
+            if self.ref.commit is not None:
+                if commit_or_none(repo, self.ref.commit) is None:
+                    self._fetch_commit(repo, self.ref.commit)
+                return Revision(self.ref.commit, self.ref.commit)
+            # Shallow only for the first fetch: libgit2's shallow negotiation costs ~45 ms more
+            # on every later fetch, and a plain fetch into a shallow cache stays shallow.
+            depth = 0 if self.ref.local_name in repo.references else self._depth
+            self._download(repo, [f"+{self.ref.remote_name}:{self.ref.local_name}"], depth)
+            try:
+                commit = repo.references[self.ref.local_name].peel(pygit2.Commit)
+            except LIBGIT2_ERRORS as e:
+                raise GitError(f"{self.ref} not found at {self.url}", retryable=False) from e
+            return Revision(str(commit.id), self.ref.remote_name)
+
+    def _fetch_commit(self, repo: pygit2.Repository, sha: str) -> None:
+        try:
+            self._download(repo, [f"+{sha}:{self.ref.local_name}"], self._depth)
+        except GitError as e:
+            if "specific object" not in str(e):
+                raise
+            # The server will not send an object by id: take every branch and tag.
+            refspecs = ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"]
+            self._download(repo, refspecs, _UNSHALLOW if repo.is_shallow else 0)
+            if commit_or_none(repo, sha) is not None:
+                repo.references.create(self.ref.local_name, sha, force=True)
+        if commit_or_none(repo, sha) is None:
+            raise GitError(f"commit {sha} not found at {self.url}", retryable=False)
+
+    def _repository(self) -> pygit2.Repository:
+        if self._repo is None:
+            self._repo = self._open_cache()
+        return self._repo
+
+    def _open_cache(self) -> pygit2.Repository:
+        path = self.cache_dir
+        try:
+            if (path / "HEAD").is_file():
+                repo = pygit2.Repository(str(path))
+            elif path.exists() and any(path.iterdir()):
+                raise GitError(
+                    f"cache {path} is neither empty nor a Git repository", retryable=False
+                )
+            else:
+                repo = pygit2.init_repository(str(path), bare=True)
+            names = {r.name for r in repo.remotes}
+            if "origin" not in names:
+                repo.remotes.create(
+                    "origin", self.url, fetch=f"+{self.ref.remote_name}:{self.ref.local_name}"
+                )
+                repo.config["remote.origin.tagopt"] = "--no-tags"
+            elif repo.remotes["origin"].url != self.url:
+                repo.remotes.set_url("origin", self.url)
+        except LIBGIT2_ERRORS as e:
+            raise GitError(f"cannot open cache {path}: {e}", retryable=False) from e
+        return repo
+
+    def _download(self, repo: pygit2.Repository, refspecs: list[str], depth: int) -> None:
+        callbacks = GitCallbacks(self._auth, deadline=time.monotonic() + self._timeout)
+        remote = repo.remotes["origin"]
+        home = self._ssh_home()
+        try:
+            with _NETWORK_LOCK, _libgit2_options(self._timeout, home):
+                remote.fetch(refspecs, callbacks=callbacks, prune=FetchPrune.PRUNE, depth=depth)
+        except (AuthRejectedError, TimeoutError, *LIBGIT2_ERRORS) as e:
+            raise self._wrap(e, callbacks) from e
+
+    def _ssh_home(self) -> Path | None:
+        """A home directory whose ``.ssh/known_hosts`` is the configured one (see gitauth)."""
+        if self._auth.known_hosts is None:
+            return None
+        home = self.cache_dir / "modelsync-home"
+        try:
+            (home / ".ssh").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self._auth.known_hosts, home / ".ssh" / "known_hosts")
+        except OSError as e:
+            raise GitError(f"cannot read known_hosts: {e}", retryable=False) from e
+        return home
+
+    def _wrap(self, error: BaseException, callbacks: GitCallbacks) -> GitError:
+        where = f"fetch {self.ref} from {self.url}"
+        if isinstance(error, AuthRejectedError):
+            return GitError(f"{where}: authentication failed: {error}", retryable=False)
+        if isinstance(error, TimeoutError):
+            return GitError(f"{where}: timed out after {self._timeout:g}s", retryable=True)
+        if callbacks.rejected_host is not None or isinstance(error, pygit2.CertificateError):
+            host = callbacks.rejected_host or "the server"
+            return GitError(
+                f"{where}: host key or certificate of {host} is not trusted "
+                "(for ssh, add the host to known_hosts)",
+                retryable=False,
+            )
+        text = redact(str(error), self._secrets)
+        permanent = isinstance(error, pygit2.AuthError | pygit2.InvalidSpecError) or any(
+            hint in text.lower() for hint in _PERMANENT_HINTS
+        )
+        return GitError(f"{where}: {text}", retryable=not permanent)
+
+
+@contextmanager
+def _libgit2_options(timeout: float, home: Path | None) -> Iterator[None]:
+    settings = pygit2.settings
+    saved = (settings.server_connect_timeout, settings.server_timeout, settings.homedir)
+    millis = max(1, round(timeout * 1000))
+    settings.server_connect_timeout = millis
+    settings.server_timeout = millis
+    if home is not None:
+        settings.homedir = str(home)
+    try:
+        yield
+    finally:
+        settings.server_connect_timeout, settings.server_timeout = saved[:2]
+        if home is not None and saved[2] is not None:
+            settings.homedir = saved[2]
+
+
+def _absolute_if_local(url: str) -> str:
+    if "://" in url or re.match(r"[^/]+:", url):  # a scheme, or scp-like host:path
+        return url
+    return str(Path(url).resolve())

@@ -1,0 +1,147 @@
+"""`modelsync validate` end to end: real files on disk, the three output formats, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from controller.cli.main import main
+from controller.core.documents import MAX_FILE_BYTES
+
+REPO = Path(__file__).resolve().parents[2]
+GOOD = """\
+apiVersion: kaito.sh/v1beta1
+kind: Workspace
+metadata: {name: phi}
+resource: {instanceType: Standard_NC24ads_A100_v4}
+inference:
+  preset: {name: phi-3.5-mini-instruct}
+"""
+BAD = GOOD.replace("phi-3.5-mini-instruct", "phi-3.5-mini-instrct")
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clusters repo in tmp_path with the prod cluster of this repository."""
+    cluster = tmp_path / "clusters" / "prod"
+    cluster.mkdir(parents=True)
+    (cluster / "cluster.yaml").write_text((REPO / "clusters/prod/cluster.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(["validate", *args])
+    return code, capsys.readouterr().out
+
+
+def test_this_repositorys_clusters_validate(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    code, out = run(capsys, "clusters/")
+    assert code == 0, out
+    assert "ok  prod/default/workspace-phi-3-5-mini: phi-3.5-mini-instruct on pool a100" in out
+    assert out.rstrip().splitlines()[-1].startswith("PASS")
+
+
+def test_a_failing_pull_request_exits_1_with_file_line_and_field(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "clusters/prod/phi.yaml").write_text(BAD)
+    code, out = run(capsys)
+    assert code == 1
+    assert (
+        "clusters/prod/phi.yaml:6:18: error: inference.preset.name: unknown preset "
+        "'phi-3.5-mini-instrct' (did you mean 'phi-3.5-mini-instruct'?)"
+    ) in out
+    assert out.rstrip().splitlines()[-1].startswith("FAIL 1 errors")
+
+
+def test_json_output_is_machine_readable(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "clusters/prod/phi.yaml").write_text(GOOD)
+    code, out = run(capsys, "--format", "json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["valid"] is True
+    [ws] = data["workspaces"]
+    assert ws["placement"] == {
+        "pool": "a100",
+        "gpu": "A100-80GB",
+        "replicas": 1,
+        "gpusPerReplica": 1,
+        "tensorParallelSize": 1,
+        "maxModelLen": 131072,
+    }
+    assert {"pool": "prod/a100", "gpusRequested": 1, "gpus": 4} in data["pools"]
+
+
+def test_github_format_prints_workflow_annotations(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "clusters/prod/phi.yaml").write_text(BAD)
+    code, out = run(capsys, "--format", "github")
+    assert code == 1
+    first = out.splitlines()[0]
+    assert first.startswith(
+        "::error file=clusters/prod/phi.yaml,line=6,col=18,title=modelsync preset::"
+        "inference.preset.name: unknown preset"
+    )
+
+
+def test_explain_prints_the_arithmetic(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "clusters/prod/phi.yaml").write_text(GOOD)
+    _, out = run(capsys, "--explain")
+    assert (
+        "KV cache per token  2 x 32 layers x 32 KV heads/GPU x 96 head dim x 2 B = 393,216 B" in out
+    )
+
+
+def test_usage_errors_exit_2(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "does-not-exist"]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["validate", "--format", "xml"])
+    assert exit_info.value.code == 2
+
+
+def test_filesystem_refusals_are_findings_and_never_hang(
+    repo: Path, capsys: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    prod = repo / "clusters/prod"
+    (prod / "good.yaml").write_text(GOOD)
+    outside = tmp_path_factory.mktemp("outside") / "secret.yaml"
+    outside.write_text("password: hunter2\n")
+    (prod / "escape.yaml").symlink_to(outside)
+    (prod / "inside.yaml").symlink_to(prod / "good.yaml")
+    (prod / "huge.yaml").write_bytes(b"a: " + b"x" * MAX_FILE_BYTES)
+    (prod / "latin1.yaml").write_bytes(GOOD.replace("phi}", "ph\xe9}").encode("latin-1"))
+    os.mkfifo(prod / "pipe.yaml")  # opening a FIFO would block forever
+    code, out = run(capsys, "--format", "json")
+    findings = {f["file"]: f for f in json.loads(out)["findings"]}
+    assert code == 1
+    assert "leaves the repository" in findings["clusters/prod/escape.yaml"]["message"]
+    assert "hunter2" not in out
+    assert "over the" in findings["clusters/prod/huge.yaml"]["message"]
+    assert findings["clusters/prod/latin1.yaml"]["message"] == "not UTF-8 text (byte 0xe9)"
+    assert findings["clusters/prod/latin1.yaml"]["line"] == 3
+    assert findings["clusters/prod/pipe.yaml"]["message"] == "not a regular file"
+    # the in-repo symlink is read; it duplicates good.yaml's Workspace name
+    assert findings["clusters/prod/inside.yaml"]["code"] == "duplicate"
+    valid = [w["file"] for w in json.loads(out)["workspaces"] if w["valid"]]
+    assert valid == ["clusters/prod/good.yaml"]
+
+
+def test_presets_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["presets", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "phi-3.5-mini-instruct" in listing
+    assert "microsoft/Phi-3.5-mini-instruct" in listing
+    assert main(["presets", "show", "phi-3.5-mini-instruct"]) == 0
+    shown = capsys.readouterr().out
+    assert "microsoft/Phi-3.5-mini-instruct @ " in shown
+    assert "does NOT fit" not in shown.split("A100-80GB")[1]
+    assert main(["presets", "show", "phi-3.5-mini-instrut"]) == 2
+    assert "did you mean 'phi-3.5-mini-instruct'" in capsys.readouterr().err
