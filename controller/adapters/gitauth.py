@@ -160,23 +160,26 @@ class GitCallbacks(pygit2.RemoteCallbacks):
         auth = self._auth
         if allowed_types & CredentialType.USERNAME:
             return pygit2.Username(username_from_url or auth.username or "git")
-        kind = (
-            CredentialType.SSH_KEY
-            if allowed_types & CredentialType.SSH_KEY
-            else CredentialType.USERPASS_PLAINTEXT
-        )
+        if allowed_types & CredentialType.SSH_KEY and auth.ssh_private_key is not None:
+            kind = CredentialType.SSH_KEY
+        elif allowed_types & CredentialType.USERPASS_PLAINTEXT and auth.token is not None:
+            kind = CredentialType.USERPASS_PLAINTEXT
+        else:
+            raise AuthRejectedError("the remote asks for credentials and none are configured")
+        # libgit2 asks again after a refusal; answering twice would only loop.
         if kind in self._offered:
             raise AuthRejectedError("the remote rejected the credentials")
         self._offered.add(kind)
-        if kind == CredentialType.SSH_KEY and auth.ssh_private_key is not None:
-            user = username_from_url or auth.username or "git"
+        if kind == CredentialType.SSH_KEY:
             return pygit2.Keypair(
-                user, auth.ssh_public_key, auth.ssh_private_key, auth.ssh_passphrase or ""
+                username_from_url or auth.username or "git",
+                auth.ssh_public_key,
+                auth.ssh_private_key,
+                auth.ssh_passphrase or "",
             )
-        if kind == CredentialType.USERPASS_PLAINTEXT and auth.token is not None:
-            user = auth.username or username_from_url or DEFAULT_HTTPS_USER
-            return pygit2.UserPass(user, auth.token)
-        raise AuthRejectedError("the remote asks for credentials and none are configured")
+        return pygit2.UserPass(
+            auth.username or username_from_url or DEFAULT_HTTPS_USER, auth.token or ""
+        )
 
     def certificate_check(self, certificate: None, valid: bool, host: bytes) -> bool:
         if not valid:

@@ -67,7 +67,7 @@ class GitRef:
 
     @property
     def remote_name(self) -> str:
-        """The full ref name on the remote (the commit itself for a pin)."""
+        """The full ref name on the remote; for a commit pin, the cache ref that keeps it."""
         if self.branch is not None:
             return f"refs/heads/{self.branch}"
         if self.tag is not None:
@@ -176,9 +176,10 @@ class GitSource(TreeView):
                 repo = pygit2.init_repository(str(path), bare=True)
             names = {r.name for r in repo.remotes}
             if "origin" not in names:
-                repo.remotes.create(
-                    "origin", self.url, fetch=f"+{self.ref.remote_name}:{self.ref.local_name}"
+                refspec = (
+                    None if self.ref.commit else f"+{self.ref.remote_name}:{self.ref.local_name}"
                 )
+                repo.remotes.create("origin", self.url, fetch=refspec)
                 repo.config["remote.origin.tagopt"] = "--no-tags"
             elif repo.remotes["origin"].url != self.url:
                 repo.remotes.set_url("origin", self.url)
@@ -187,14 +188,15 @@ class GitSource(TreeView):
         return repo
 
     def _download(self, repo: pygit2.Repository, refspecs: list[str], depth: int) -> None:
-        callbacks = GitCallbacks(self._auth, deadline=time.monotonic() + self._timeout)
         remote = repo.remotes["origin"]
         home = self._ssh_home()
-        try:
-            with _NETWORK_LOCK, _libgit2_options(self._timeout, home):
-                remote.fetch(refspecs, callbacks=callbacks, prune=FetchPrune.PRUNE, depth=depth)
-        except (AuthRejectedError, TimeoutError, *LIBGIT2_ERRORS) as e:
-            raise self._wrap(e, callbacks) from e
+        with _NETWORK_LOCK:  # the deadline starts once it is this fetch's turn
+            callbacks = GitCallbacks(self._auth, deadline=time.monotonic() + self._timeout)
+            try:
+                with _libgit2_options(self._timeout, home):
+                    remote.fetch(refspecs, callbacks=callbacks, prune=FetchPrune.PRUNE, depth=depth)
+            except (AuthRejectedError, TimeoutError, *LIBGIT2_ERRORS) as e:
+                raise self._wrap(e, callbacks) from e
 
     def _ssh_home(self) -> Path | None:
         """A home directory whose ``.ssh/known_hosts`` is the configured one (see gitauth)."""
