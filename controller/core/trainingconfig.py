@@ -128,10 +128,9 @@ def problems(sections: Mapping[str, Any], *, method: str, context_length: int) -
         section = sections.get(rule.section)
         if rule.method not in (None, method) or not isinstance(section, Mapping):
             continue
-        if rule.key in section and not rule.ok(section[rule.key]):
-            found.append(
-                ((rule.section, rule.key), f"must be {rule.expect}, got {section[rule.key]!r}")
-            )
+        value = section.get(rule.key)
+        if value is not None and not rule.ok(value):  # null removes a default: always fine
+            found.append(((rule.section, rule.key), f"must be {rule.expect}, got {value!r}"))
     dataset = sections.get("DatasetConfig")
     if isinstance(dataset, Mapping) and "max_seq_length" in dataset:
         length = dataset["max_seq_length"]
@@ -143,3 +142,61 @@ def problems(sections: Mapping[str, Any], *, method: str, context_length: int) -
                 )
             )
     return found
+
+
+def default_config(method: str, target_modules: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """The sections a tuning Job starts from, before the Workspace's own config.
+
+    KAITO's LoRA/QLoRA defaults (bf16 weights, NF4 with double quantisation for QLoRA),
+    with gradient checkpointing on so the sizing's activation estimate holds.
+    """
+    config: dict[str, dict[str, Any]] = {
+        "ModelConfig": {"torch_dtype": "bfloat16", "device_map": "auto"},
+        "LoraConfig": {
+            "r": 8,
+            "lora_alpha": 16,
+            "lora_dropout": 0.05,
+            "target_modules": list(target_modules),
+        },
+        "TrainingArguments": {
+            "num_train_epochs": 1,
+            "per_device_train_batch_size": 1,
+            "gradient_accumulation_steps": 4,
+            "learning_rate": 0.0002,
+            "gradient_checkpointing": True,
+            "logging_steps": 10,
+            "save_strategy": "steps",
+            "save_steps": 100,
+            "save_total_limit": 2,
+        },
+        "DataCollator": {"mlm": False},
+        "DatasetConfig": {"shuffle_dataset": True, "train_test_split": 1.0, "max_seq_length": 2048},
+    }
+    if method == "qlora":
+        config["QuantizationConfig"] = {
+            "load_in_4bit": True,
+            "bnb_4bit_quant_type": "nf4",
+            "bnb_4bit_compute_dtype": "bfloat16",
+            "bnb_4bit_use_double_quant": True,
+        }
+    return config
+
+
+def merge(
+    base: Mapping[str, Mapping[str, Any]], override: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Key by key inside each section, the override winning; a null removes the key.
+
+    The trainer merges its ``--config`` files by the same rule.
+    """
+    merged = {name: dict(section) for name, section in base.items()}
+    for name, section in override.items():
+        if not isinstance(section, Mapping):
+            continue
+        target = merged.setdefault(name, {})
+        for key, value in section.items():
+            if value is None:
+                target.pop(key, None)
+            else:
+                target[key] = value
+    return merged

@@ -1,0 +1,242 @@
+"""The planner: desired vs observed releases -> the actions of one reconcile pass.
+
+A pure state machine in the manner of Flux's helm-controller: ``release_state`` says what
+a release is (Absent, InSync, OutOfSync, Failed, Stuck, Orphaned, ...), ``next_action``
+maps that to install / upgrade / rollback / uninstall / nothing, and ``plan`` adds the
+safety rules around pruning. Only releases labelled as managed by modelsync for this
+cluster are ever touched; the caller filters out everything else but name clashes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from controller.core.releases import (
+    LABEL_CLUSTER,
+    LABEL_DIGEST,
+    LABEL_MANAGED_BY,
+    LABEL_SOURCE,
+    LABEL_WORKSPACE,
+    MANAGER,
+    DesiredRelease,
+)
+
+
+class ReleaseState(StrEnum):
+    ABSENT = "Absent"  # desired, not installed
+    IN_SYNC = "InSync"  # deployed with the desired digest
+    OUT_OF_SYNC = "OutOfSync"  # deployed, digest differs
+    FAILED = "Failed"  # last action failed
+    STUCK = "Stuck"  # left pending-* by an interrupted action
+    SUSPENDED = "Suspended"  # modelsync.dev/suspend: "true"
+    ORPHANED = "Orphaned"  # managed, no longer desired
+    HELD = "Held"  # managed, its Workspace file is present but invalid: keep it
+    FOREIGN = "Foreign"  # same name, not managed by modelsync: never touched
+
+
+class Action(StrEnum):
+    NONE = "none"
+    INSTALL = "install"
+    UPGRADE = "upgrade"
+    ROLLBACK = "rollback"
+    UNINSTALL = "uninstall"
+
+
+class FailurePolicy(StrEnum):
+    """What to do with a release whose last upgrade failed and Git has not changed since."""
+
+    ROLLBACK = "rollback"
+    UNINSTALL = "uninstall"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class ObservedRelease:
+    """A release as the target reports it (Helm storage, or the hydrate ledger)."""
+
+    name: str
+    namespace: str
+    revision: int
+    status: str  # Helm's: deployed, failed, pending-install, pending-upgrade, ...
+    labels: Mapping[str, str] = field(default_factory=dict)
+    chart: str = ""
+    chart_version: str = ""
+    previous_deployed: int | None = None  # the newest earlier revision that was deployed
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    @property
+    def digest(self) -> str:
+        return self.labels.get(LABEL_DIGEST, "")
+
+    def managed_for(self, cluster: str) -> bool:
+        return (
+            self.labels.get(LABEL_MANAGED_BY) == MANAGER
+            and self.labels.get(LABEL_CLUSTER) == cluster
+        )
+
+
+@dataclass(frozen=True)
+class PlanPolicy:
+    prune: bool = True
+    max_prune_ratio: float = 0.5
+    force: bool = False
+    on_failure: FailurePolicy = FailurePolicy.ROLLBACK
+
+
+@dataclass(frozen=True)
+class Step:
+    action: Action
+    state: ReleaseState
+    namespace: str
+    name: str
+    reason: str
+    desired: DesiredRelease | None = None
+    observed: ObservedRelease | None = None
+
+    @property
+    def workspace(self) -> str:
+        if self.desired is not None:
+            return self.desired.workspace
+        return self.observed.labels.get(LABEL_WORKSPACE, self.name) if self.observed else self.name
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+    refused_prune: str = ""
+
+    def actions(self) -> list[Step]:
+        return [s for s in self.steps if s.action is not Action.NONE]
+
+
+def release_state(
+    desired: DesiredRelease | None,
+    observed: ObservedRelease | None,
+    *,
+    cluster: str,
+    held_sources: Collection[str] = (),
+) -> ReleaseState:
+    """What a release is, from what Git wants and what the target holds."""
+    if observed is not None and not observed.managed_for(cluster):
+        return ReleaseState.FOREIGN
+    if desired is None:
+        assert observed is not None
+        if observed.labels.get(LABEL_SOURCE) in held_sources:
+            return ReleaseState.HELD
+        return ReleaseState.ORPHANED
+    if desired.suspended:
+        return ReleaseState.SUSPENDED
+    if observed is None:
+        return ReleaseState.ABSENT
+    if observed.status.startswith("pending"):
+        return ReleaseState.STUCK
+    if observed.status == "failed":
+        return ReleaseState.FAILED
+    if observed.status == "deployed" and observed.digest == desired.digest:
+        return ReleaseState.IN_SYNC
+    return ReleaseState.OUT_OF_SYNC
+
+
+def next_action(
+    state: ReleaseState,
+    desired: DesiredRelease | None,
+    observed: ObservedRelease | None,
+    policy: PlanPolicy,
+) -> tuple[Action, str]:
+    """The action for a state, and why."""
+    match state:
+        case ReleaseState.ABSENT:
+            return Action.INSTALL, "not installed"
+        case ReleaseState.OUT_OF_SYNC:
+            return Action.UPGRADE, "chart or values changed"
+        case ReleaseState.FAILED:
+            assert observed is not None
+            assert desired is not None
+            if observed.digest != desired.digest:
+                return Action.UPGRADE, "last action failed; Git has changed since"
+            return _remediate(observed, policy)
+        case ReleaseState.STUCK:
+            assert observed is not None
+            if observed.status == "pending-install" or observed.previous_deployed is None:
+                return Action.UNINSTALL, f"left {observed.status} by an interrupted install"
+            return Action.ROLLBACK, f"left {observed.status} by an interrupted action"
+        case ReleaseState.ORPHANED:
+            if not policy.prune:
+                return Action.NONE, "no longer in Git; pruning is off"
+            return Action.UNINSTALL, "no longer in Git"
+        case ReleaseState.HELD:
+            return Action.NONE, "its Workspace file is invalid; keeping the last good release"
+        case ReleaseState.FOREIGN:
+            return Action.NONE, "a release of this name exists and is not managed by modelsync"
+        case ReleaseState.SUSPENDED:
+            return Action.NONE, "suspended"
+        case _:
+            return Action.NONE, "in sync"
+
+
+def _remediate(observed: ObservedRelease, policy: PlanPolicy) -> tuple[Action, str]:
+    if policy.on_failure is FailurePolicy.RETRY:
+        return Action.UPGRADE, "last upgrade failed; retrying"
+    if policy.on_failure is FailurePolicy.ROLLBACK and observed.previous_deployed is not None:
+        return Action.ROLLBACK, f"last upgrade failed; rolling back to {observed.previous_deployed}"
+    if observed.revision == 1 or policy.on_failure is FailurePolicy.UNINSTALL:
+        return Action.UNINSTALL, "last action failed; uninstalling to start clean"
+    return Action.UPGRADE, "last upgrade failed and no deployed revision to roll back to"
+
+
+def plan(
+    desired: Sequence[DesiredRelease],
+    observed: Sequence[ObservedRelease],
+    *,
+    cluster: str,
+    policy: PlanPolicy = PlanPolicy(),
+    held_sources: Collection[str] = (),
+) -> Plan:
+    """Steps for every release either side knows, in a stable order.
+
+    ``observed`` holds this cluster's managed releases plus any release that shares a name
+    with a desired one. ``held_sources`` are source ids of Workspace files that exist but
+    failed validation: their releases are kept, never pruned.
+    """
+    wanted = {d.key: d for d in desired}
+    have = {o.key: o for o in observed}
+    steps = []
+    for key in sorted(wanted.keys() | have.keys()):
+        d, o = wanted.get(key), have.get(key)
+        if d is None and o is not None and not o.managed_for(cluster):
+            continue  # another cluster's or someone else's release that Git never named
+        state = release_state(d, o, cluster=cluster, held_sources=held_sources)
+        action, reason = next_action(state, d, o, policy)
+        steps.append(Step(action, state, key[0], key[1], reason, d, o))
+    return _limit_prunes(steps, observed, cluster, policy)
+
+
+def _limit_prunes(
+    steps: list[Step], observed: Sequence[ObservedRelease], cluster: str, policy: PlanPolicy
+) -> Plan:
+    """Refuse a pass that would uninstall more than the allowed share of releases.
+
+    A single prune is always allowed; otherwise deleting one Workspace out of two would need
+    ``--force``. The refusal holds back the prunes only; installs and upgrades go ahead.
+    """
+    prunes = [s for s in steps if s.state is ReleaseState.ORPHANED and s.action is Action.UNINSTALL]
+    managed = sum(1 for o in observed if o.managed_for(cluster))
+    allowed = max(1, int(policy.max_prune_ratio * managed))
+    if policy.force or len(prunes) <= allowed:
+        return Plan(tuple(steps))
+    message = (
+        f"refusing to uninstall {len(prunes)} of {managed} releases in one pass (more "
+        f"than {policy.max_prune_ratio:.0%}); check the repository, or run with --force"
+    )
+    held = [
+        Step(Action.NONE, s.state, s.namespace, s.name, message, s.desired, s.observed)
+        if s in prunes
+        else s
+        for s in steps
+    ]
+    return Plan(tuple(held), refused_prune=message)

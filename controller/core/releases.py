@@ -1,0 +1,296 @@
+"""Desired releases: what Helm release each valid Workspace should be.
+
+Workspace + preset + placement + cluster -> release name, namespace, chart, version,
+values (docs/contracts.md sections 2 and 4) and a digest of chart version + values. The
+digest is recorded on the release as a label, so "is this release up to date?" is a string
+comparison, with no rendering and no cluster round-trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from controller.core.placement import Placement, inference_options
+from controller.core.specs import Cluster, Workspace
+from controller.core.trainingconfig import default_config, merge, sections_of
+from controller.core.validation import ClusterResult, WorkspaceResult
+
+INFERENCE_CHART = "workspace-inference"
+TUNING_CHART = "workspace-tuning"
+#: Helm's limit on release names (it stores them in Secret names and labels).
+MAX_RELEASE_NAME = 53
+
+LABEL_MANAGED_BY = "modelsync.dev/managed-by"
+LABEL_CLUSTER = "modelsync.dev/cluster"
+LABEL_WORKSPACE = "modelsync.dev/workspace"
+LABEL_DIGEST = "modelsync.dev/digest"
+LABEL_SOURCE = "modelsync.dev/source"
+MANAGER = "modelsync"
+
+#: Inline vLLM flags that map to chart values rather than extraArgs.
+_VALUE_FLAGS = frozenset({"max-model-len", "gpu-memory-utilization", "dtype", "max-num-seqs"})
+
+
+@dataclass(frozen=True)
+class DesiredRelease:
+    name: str
+    namespace: str
+    cluster: str
+    workspace: str
+    chart: str
+    chart_version: str
+    values: Mapping[str, Any]
+    digest: str
+    source: str
+    suspended: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {
+            LABEL_MANAGED_BY: MANAGER,
+            LABEL_CLUSTER: self.cluster,
+            LABEL_WORKSPACE: self.workspace,
+            LABEL_DIGEST: self.digest,
+            LABEL_SOURCE: source_id(self.source),
+        }
+
+
+def source_id(path: str) -> str:
+    """A label-safe id of the file a release came from (paths can exceed 63 characters)."""
+    return hashlib.sha256(path.encode()).hexdigest()[:16]
+
+
+def release_name(workspace: str) -> str:
+    """The Workspace name, or when over Helm's limit, a prefix plus a hash of the whole."""
+    if len(workspace) <= MAX_RELEASE_NAME:
+        return workspace
+    suffix = hashlib.sha256(workspace.encode()).hexdigest()[:8]
+    return f"{workspace[: MAX_RELEASE_NAME - 9].rstrip('-')}-{suffix}"
+
+
+def values_digest(chart: str, version: str, values: Mapping[str, Any]) -> str:
+    payload = json.dumps(
+        {"chart": chart, "version": version, "values": values},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def desired_releases(
+    result: ClusterResult, chart_versions: Mapping[str, str]
+) -> list[DesiredRelease]:
+    """One release per valid, placed Workspace of the cluster."""
+    cluster = result.cluster
+    if cluster is None:
+        return []
+    return [
+        desired_release(w, cluster, chart_versions)
+        for w in result.workspaces
+        if w.valid and w.placement is not None
+    ]
+
+
+def desired_release(
+    result: WorkspaceResult, cluster: Cluster, chart_versions: Mapping[str, str]
+) -> DesiredRelease:
+    ws, placement, preset = result.workspace, result.placement, result.preset
+    assert ws is not None
+    assert placement is not None
+    assert preset is not None
+    chart = TUNING_CHART if ws.tuning is not None else INFERENCE_CHART
+    version = (
+        ws.annotation("chart-version")
+        or str(cluster.charts.get("version") or "")
+        or (chart_versions[chart])
+    )
+    access_secret = (ws.preset.access_secret if ws.preset else None) or ""
+    model = {
+        "preset": preset.name,
+        "huggingFaceId": preset.huggingface_id,
+        "revision": preset.revision,
+        "weightBytes": preset.weight_bytes,
+        "accessSecret": access_secret,
+    }
+    if ws.inference is not None:
+        model["servedModelName"] = preset.name
+    common = {
+        "workspace": {"name": ws.name, "cluster": cluster.name},
+        "model": model,
+        "resources": {"gpus": placement.gpus_per_replica},
+        "pool": _pool(placement),
+        "nodeSelector": dict(ws.node_selector),
+        "affinity": _affinity(ws),
+        "tolerations": [t.as_dict() for t in ws.tolerations],
+    }
+    image = ws.preset.image if ws.preset else None
+    if image:
+        common["image"] = _image(image)
+    if ws.tuning is not None:
+        values = common | _tuning_values(ws, preset.target_modules)
+    else:
+        values = common | _inference_values(ws, cluster, placement, preset.vllm_extra_args)
+    return DesiredRelease(
+        name=release_name(ws.name),
+        namespace=result.namespace,
+        cluster=cluster.name,
+        workspace=ws.name,
+        chart=chart,
+        chart_version=version,
+        values=values,
+        digest=values_digest(chart, version, values),
+        source=result.path,
+        suspended=ws.suspended,
+    )
+
+
+def _pool(placement: Placement) -> dict[str, Any]:
+    pool = placement.pool
+    return {
+        "name": pool.name,
+        "labels": dict(pool.labels),
+        "taints": [
+            {"key": t.key, "effect": t.effect} | ({"value": t.value} if t.value else {})
+            for t in pool.taints
+        ],
+    }
+
+
+def _affinity(ws: Workspace) -> dict[str, Any]:
+    """KAITO's labelSelector and preferredNodes as preferred (not required) node affinity.
+
+    modelsync does not provision nodes, so the pool's own labels (nodeSelector) decide
+    where pods may run; the selector then prefers the nodes KAITO's labels describe.
+    """
+    preferences = []
+    expressions = [
+        {"key": key, "operator": "In", "values": [value]}
+        for key, value in sorted(ws.label_selector.get("matchLabels", {}).items())
+    ] + [dict(e) for e in ws.label_selector.get("matchExpressions", [])]
+    if expressions:
+        preferences.append({"weight": 100, "preference": {"matchExpressions": expressions}})
+    if ws.preferred_nodes:
+        preferences.append(
+            {
+                "weight": 50,
+                "preference": {
+                    "matchExpressions": [
+                        {
+                            "key": "kubernetes.io/hostname",
+                            "operator": "In",
+                            "values": list(ws.preferred_nodes),
+                        }
+                    ]
+                },
+            }
+        )
+    if not preferences:
+        return {}
+    return {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": preferences}}
+
+
+def _image(reference: str) -> dict[str, str]:
+    name, _, digest = reference.partition("@")
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        repository, tag = name[:colon], name[colon + 1 :]
+    else:
+        repository, tag = name, ""
+    return {"repository": repository, "tag": f"{tag}@{digest}" if digest else tag}
+
+
+def _pull_secrets(*groups: Sequence[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for group in groups:
+        seen.update(dict.fromkeys(group))
+    return list(seen)
+
+
+def _flag(name: str, value: Any) -> str:
+    if value is True:
+        return f"--{name}"
+    if value is False:
+        return f"--no-{name}"
+    return f"--{name}={value}"
+
+
+def _inference_values(
+    ws: Workspace, cluster: Cluster, placement: Placement, preset_args: Sequence[str]
+) -> dict[str, Any]:
+    assert ws.inference is not None
+    assert placement.inference is not None
+    _, share, _ = inference_options(ws, cluster)
+    config = ws.inference.config
+    flags: Mapping[str, Any] = (config.get("vllm") or {}) if isinstance(config, Mapping) else {}
+    ref = ws.inference.preset
+    adapters = [
+        {"name": a.name}
+        | ({"image": a.image} if a.image else {})
+        | ({"volumeSource": dict(a.volume_source)} if a.volume_source else {})
+        | ({"strength": a.strength} if a.strength else {})
+        for a in ws.inference.adapters
+    ]
+    return {
+        "imagePullSecrets": _pull_secrets(
+            ref.pull_secrets if ref else (), *(a.pull_secrets for a in ws.inference.adapters)
+        ),
+        "replicaCount": placement.replicas,
+        "vllm": {
+            "tensorParallelSize": placement.inference.tensor_parallel,
+            "maxModelLen": placement.inference.max_model_len,
+            "gpuMemoryUtilization": share,
+            "dtype": ws.annotation("dtype") or str(flags.get("dtype", "auto")),
+            "maxNumSeqs": int(flags.get("max-num-seqs", 0)),
+            "extraArgs": [
+                *preset_args,
+                *(_flag(k, v) for k, v in sorted(flags.items()) if k not in _VALUE_FLAGS),
+            ],
+            "configMap": config if isinstance(config, str) else "",
+        },
+        "adapters": adapters,
+        "modelCache": _model_cache(cluster, placement),
+    }
+
+
+def _model_cache(cluster: Cluster, placement: Placement) -> dict[str, Any]:
+    """The cluster's persistent model cache, for single-replica servers only.
+
+    Each server pod needs its own ReadWriteOnce claim; with several replicas a shared PVC
+    would pin them all to one node, so they download into an emptyDir instead.
+    """
+    cache = cluster.model_cache
+    if not cache or placement.replicas > 1:
+        return {"type": "emptyDir"}
+    return {"type": "persistentVolumeClaim"} | {
+        key: str(cache[key]) for key in ("size", "storageClass") if key in cache
+    }
+
+
+def _tuning_values(ws: Workspace, target_modules: tuple[str, ...]) -> dict[str, Any]:
+    tuning = ws.tuning
+    assert tuning is not None
+    inline = sections_of(tuning.config) if isinstance(tuning.config, Mapping) else {}
+    source = {k: v for k, v in tuning.input.items() if k in ("urls", "image", "volumeSource")}
+    return {
+        "method": tuning.method,
+        "imagePullSecrets": _pull_secrets(
+            tuning.preset.pull_secrets, tuning.input.get("imagePullSecrets", ())
+        ),
+        "trainingConfig": merge(default_config(tuning.method, target_modules), inline),
+        "trainingConfigMap": tuning.config if isinstance(tuning.config, str) else "",
+        "input": source,
+        "output": {
+            k: v
+            for k, v in tuning.output.items()
+            if k in ("image", "imagePushSecret", "volumeSource")
+        },
+    }
