@@ -35,7 +35,15 @@ from controller.adapters.gittree import (
     commit_or_none,
 )
 
-__all__ = ["GitAuth", "GitError", "GitRef", "GitSource", "LocalRepository", "Revision"]
+__all__ = [
+    "GitAuth",
+    "GitError",
+    "GitRef",
+    "GitSource",
+    "LocalRepository",
+    "LocalSource",
+    "Revision",
+]
 
 _HEX40 = re.compile(r"[0-9a-f]{40}")
 _SHALLOW_DEPTH = 1
@@ -251,3 +259,14 @@ def _absolute_if_local(url: str) -> str:
     if "://" in url or re.match(r"[^/]+:", url):  # a scheme, or scp-like host:path
         return url
     return str(Path(url).resolve())
+
+
+class LocalSource(LocalRepository):
+    """A repository on this machine followed at a revision: ``modelsync sync --repo .``."""
+
+    def __init__(self, path: Path, rev: str = "HEAD") -> None:
+        super().__init__(path)
+        self.rev = rev
+
+    def fetch(self) -> Revision:
+        return Revision(self.resolve(self.rev), self.rev)

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from controller import __version__
 from controller.adapters.bundled import BundleError
-from controller.cli import presets, validate
+from controller.adapters.gitsource import GitError
+from controller.cli import presets, status, sync, validate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"modelsync {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (validate, presets):
+    for module in (validate, sync, status, presets):
         module.register(commands)
     return parser
 
@@ -34,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.handler(args)
     except BundleError as e:
         print(f"modelsync: the bundled catalog is broken: {e}", file=sys.stderr)
+        return 2
+    except GitError as e:
+        print(f"modelsync: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

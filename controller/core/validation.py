@@ -9,6 +9,7 @@ say why and where.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -65,6 +66,7 @@ class ClusterResult:
     workspaces: tuple[WorkspaceResult, ...] = ()
     findings: tuple[Finding, ...] = ()
     sources: tuple[SourceFile, ...] = field(default=(), repr=False)
+    cluster_source: SourceFile | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -99,52 +101,187 @@ def validate_files(
     cluster: str | None = None,
 ) -> Report:
     """Validate a set of files of a clusters repo. ``cluster`` limits the report to one."""
-    sources = sorted((f for f in files if is_manifest_path(f.path)), key=lambda f: f.path)
-    cluster_dirs = {
-        posixpath.dirname(f.path) for f in sources if posixpath.basename(f.path) == CLUSTER_FILE
-    }
-    by_dir: dict[str | None, list[SourceFile]] = defaultdict(list)
-    for source in sources:
-        if posixpath.basename(source.path) != CLUSTER_FILE:
-            by_dir[_owner(source.path, cluster_dirs)].append(source)
-    results: list[ClusterResult] = []
-    for directory in sorted(cluster_dirs):
-        cluster_source = next(f for f in sources if f.path == _join(directory, CLUSTER_FILE))
-        result = _validate_cluster(
-            directory, cluster_source, by_dir.get(directory, []), schemas, catalog
-        )
-        if cluster is None or result.name == cluster:
-            results.append(result)
-    orphans: tuple[WorkspaceResult, ...] = ()
-    orphan_files = by_dir.get(None, [])
-    if orphan_files:
-        chosen = next((r for r in results if r.name == cluster), None) if cluster else None
-        if chosen is not None and chosen.cluster is not None:
-            workspaces = _validate_workspaces(
-                chosen.cluster, [*_sources(chosen), *orphan_files], schemas, catalog
+    return Validator(schemas, catalog).validate(files, cluster=cluster)
+
+
+class Validator:
+    """Validates clusters repos against one set of schemas and one preset catalog.
+
+    With ``memo`` it keeps each file's own result from the previous run, keyed by the file's
+    bytes and its cluster file's bytes, so the controller's next pass re-checks only what a
+    commit changed. The checks across a cluster (unique names, capacity) always rerun.
+    """
+
+    def __init__(self, schemas: SchemaSet, catalog: Catalog, *, memo: bool = False) -> None:
+        self.schemas = schemas
+        self.catalog = catalog
+        self._memo: dict[tuple[str, str, str], WorkspaceResult] | None = {} if memo else None
+        self._next: dict[tuple[str, str, str], WorkspaceResult] = {}
+
+    def validate(self, files: Iterable[SourceFile], *, cluster: str | None = None) -> Report:
+        self._next = {}
+        sources = sorted((f for f in files if is_manifest_path(f.path)), key=lambda f: f.path)
+        cluster_dirs = {
+            posixpath.dirname(f.path) for f in sources if posixpath.basename(f.path) == CLUSTER_FILE
+        }
+        by_dir: dict[str | None, list[SourceFile]] = defaultdict(list)
+        for source in sources:
+            if posixpath.basename(source.path) != CLUSTER_FILE:
+                by_dir[_owner(source.path, cluster_dirs)].append(source)
+        results: list[ClusterResult] = []
+        for directory in sorted(cluster_dirs):
+            cluster_source = next(f for f in sources if f.path == _join(directory, CLUSTER_FILE))
+            if cluster is not None and posixpath.basename(directory) != cluster:
+                name, _, _ = self._read_cluster(directory, cluster_source)
+                if name != cluster:
+                    continue
+            results.append(self._cluster(directory, cluster_source, by_dir.get(directory, [])))
+        orphans: tuple[WorkspaceResult, ...] = ()
+        orphan_files = by_dir.get(None, [])
+        if orphan_files:
+            chosen = next((r for r in results if r.name == cluster), None) if cluster else None
+            if chosen is not None and chosen.cluster is not None:
+                both = [*chosen.sources, *orphan_files]
+                workspaces = self._workspaces(chosen.cluster, _digest(chosen.cluster_source), both)
+                results[results.index(chosen)] = replace(chosen, workspaces=workspaces)
+            else:
+                orphans = tuple(self._workspace(f, None) for f in orphan_files)
+        if self._memo is not None:
+            self._memo = self._next
+        findings = [f for r in results for f in r.findings]
+        findings += [f for r in results for w in r.workspaces for f in w.findings]
+        findings += [f for w in orphans for f in w.findings]
+        if cluster is not None and not any(r.name == cluster for r in results):
+            names = sorted(posixpath.basename(d) for d in cluster_dirs)
+            message = f"no cluster named {cluster!r} under the given paths"
+            findings.append(
+                Finding("", 1, 1, "", message + did_you_mean(cluster, names), code="cluster")
             )
-            results[results.index(chosen)] = ClusterResult(
-                chosen.name, chosen.directory, chosen.cluster, workspaces, chosen.findings
-            )
+        ordered = sorted(findings, key=lambda f: (f.file, f.line, f.column, f.field))
+        return Report(tuple(results), tuple(ordered), len(sources), orphans)
+
+    def _cluster(
+        self, directory: str, source: SourceFile, files: Sequence[SourceFile]
+    ) -> ClusterResult:
+        name, spec, findings = self._read_cluster(directory, source)
+        if spec is None:  # its Workspaces are still checked on their own, without fit or capacity
+            workspaces = tuple(self._workspace(f, None) for f in files)
         else:
-            orphans = tuple(_workspace(f, None, schemas, catalog) for f in orphan_files)
-    findings = [f for r in results for f in r.findings]
-    findings += [f for r in results for w in r.workspaces for f in w.findings]
-    findings += [f for w in orphans for f in w.findings]
-    if cluster is not None and not any(r.name == cluster for r in results):
-        names = sorted(posixpath.basename(d) for d in cluster_dirs)
-        findings.append(
-            Finding(
-                "",
-                1,
-                1,
-                "",
-                f"no cluster named {cluster!r} under the given paths{did_you_mean(cluster, names)}",
-                code="cluster",
-            )
+            workspaces = self._workspaces(spec, _digest(source), files)
+        return ClusterResult(
+            name, directory, spec, workspaces, tuple(findings), tuple(files), source
         )
-    ordered = sorted(findings, key=lambda f: (f.file, f.line, f.column, f.field))
-    return Report(tuple(results), tuple(ordered), len(sources), orphans)
+
+    def _read_cluster(
+        self, directory: str, source: SourceFile
+    ) -> tuple[str, Cluster | None, list[Finding]]:
+        fallback = posixpath.basename(directory) or "."
+        parsed = parse_document(source)
+        if not isinstance(parsed, Document):
+            return fallback, None, [from_document_error(parsed)]
+        errors = self.schemas.validate("Cluster", parsed)
+        if errors:
+            return fallback, None, errors
+        spec = cluster_from_document(parsed)
+        findings = _cluster_findings(spec, fallback, self.catalog)
+        return spec.name, None if has_errors(findings) else spec, findings
+
+    def _workspaces(
+        self, spec: Cluster, spec_digest: str, files: Sequence[SourceFile]
+    ) -> tuple[WorkspaceResult, ...]:
+        names: dict[tuple[str, str], str] = {}
+        results: list[WorkspaceResult] = []
+        for source in files:
+            result = self._remembered(source, spec, spec_digest)
+            ws = result.workspace
+            if ws is not None and result.cluster is not None:
+                key = (result.namespace, ws.name)
+                if key in names:
+                    duplicate = at(
+                        ws.document,
+                        ("metadata", "name"),
+                        f"Workspace {key[0]}/{key[1]} is already defined in {names[key]}",
+                        code="duplicate",
+                    )
+                    result = replace(result, placement=None, findings=(*result.findings, duplicate))
+                else:
+                    names[key] = source.path
+            results.append(result)
+        placed = [
+            (r.workspace, r.placement)
+            for r in results
+            if r.workspace is not None and r.placement is not None and r.valid
+        ]
+        by_file: dict[str, list[Finding]] = defaultdict(list)
+        for finding in capacity_findings(spec, placed):
+            by_file[finding.file].append(finding)
+        return tuple(
+            replace(r, findings=(*r.findings, *by_file[r.path])) if r.path in by_file else r
+            for r in results
+        )
+
+    def _remembered(self, source: SourceFile, spec: Cluster, spec_digest: str) -> WorkspaceResult:
+        if self._memo is None:
+            return self._workspace(source, spec)
+        key = (source.path, _digest(source), spec_digest)
+        result = self._memo.get(key) or self._workspace(source, spec)
+        self._next[key] = result
+        return result
+
+    def _workspace(self, source: SourceFile, spec: Cluster | None) -> WorkspaceResult:
+        parsed = parse_document(source)
+        if not isinstance(parsed, Document):
+            return _failed(source.path, [from_document_error(parsed)])
+        kind = parsed.body.get("kind")
+        if kind != "Workspace":
+            api = str(parsed.body.get("apiVersion", ""))
+            if kind is None:
+                message, severity = "missing field 'kind' (expected Workspace)", Severity.ERROR
+            elif api.startswith("kaito.sh/"):
+                message, severity = (
+                    f"KAITO {kind} is not managed by modelsync; ignored",
+                    Severity.WARNING,
+                )
+            else:
+                message, severity = (
+                    f"kind {kind} is not managed by modelsync; ignored",
+                    Severity.INFO,
+                )
+            return _failed(
+                source.path, [at(parsed, ("kind",), message, code="kind", severity=severity)]
+            )
+        doc, normalized = normalize_workspace(parsed)
+        findings = list(normalized)
+        if any(f.is_error for f in findings):
+            return _failed(source.path, findings)
+        errors = self.schemas.validate("Workspace", doc)
+        if errors:
+            return _failed(source.path, findings + errors)
+        ws = workspace_from_document(doc)
+        checked, preset = check_workspace(ws, self.catalog)
+        findings += checked
+        if spec is None:
+            return WorkspaceResult(
+                source.path, ws, None, ws.namespace or "default", preset, None, tuple(findings)
+            )
+        namespace = ws.namespace or spec.default_namespace
+        if namespace not in spec.namespaces:
+            findings.append(
+                at(
+                    doc,
+                    ("metadata", "namespace") if ws.namespace else ("metadata",),
+                    f"namespace {namespace!r} is not allowed in cluster {spec.name} "
+                    f"(allowed: {', '.join(spec.namespaces)})",
+                    code="namespace",
+                )
+            )
+        placement = None
+        if preset is not None and not any(f.is_error for f in findings):
+            placement, misfit = place(ws, preset, spec, self.catalog)
+            findings += misfit
+        return WorkspaceResult(
+            source.path, ws, spec.name, namespace, preset, placement, tuple(findings)
+        )
 
 
 def _join(directory: str, name: str) -> str:
@@ -159,36 +296,6 @@ def _owner(path: str, cluster_dirs: set[str]) -> str | None:
         if not directory:
             return None
         directory = posixpath.dirname(directory)
-
-
-def _validate_cluster(
-    directory: str,
-    source: SourceFile,
-    files: Sequence[SourceFile],
-    schemas: SchemaSet,
-    catalog: Catalog,
-) -> ClusterResult:
-    name, spec, findings = _read_cluster(directory, source, schemas, catalog)
-    if spec is None:  # its Workspaces are still checked on their own, without fit or capacity
-        workspaces = tuple(_workspace(f, None, schemas, catalog) for f in files)
-    else:
-        workspaces = _validate_workspaces(spec, files, schemas, catalog)
-    return ClusterResult(name, directory, spec, workspaces, tuple(findings), tuple(files))
-
-
-def _read_cluster(
-    directory: str, source: SourceFile, schemas: SchemaSet, catalog: Catalog
-) -> tuple[str, Cluster | None, list[Finding]]:
-    fallback = posixpath.basename(directory) or "."
-    parsed = parse_document(source)
-    if not isinstance(parsed, Document):
-        return fallback, None, [from_document_error(parsed)]
-    errors = schemas.validate("Cluster", parsed)
-    if errors:
-        return fallback, None, errors
-    spec = cluster_from_document(parsed)
-    findings = _cluster_findings(spec, fallback, catalog)
-    return spec.name, None if has_errors(findings) else spec, findings
 
 
 def _cluster_findings(spec: Cluster, directory_name: str, catalog: Catalog) -> list[Finding]:
@@ -257,98 +364,11 @@ def _cluster_findings(spec: Cluster, directory_name: str, catalog: Catalog) -> l
     return findings
 
 
-def _sources(result: ClusterResult) -> tuple[SourceFile, ...]:
-    return result.sources
-
-
-def _validate_workspaces(
-    spec: Cluster, files: Sequence[SourceFile], schemas: SchemaSet, catalog: Catalog
-) -> tuple[WorkspaceResult, ...]:
-    names: dict[tuple[str, str], str] = {}
-    results: list[WorkspaceResult] = []
-    for source in files:
-        result = _workspace(source, spec, schemas, catalog)
-        ws = result.workspace
-        if ws is not None and result.cluster is not None:
-            key = (result.namespace, ws.name)
-            if key in names:
-                duplicate = at(
-                    ws.document,
-                    ("metadata", "name"),
-                    f"Workspace {key[0]}/{key[1]} is already defined in {names[key]}",
-                    code="duplicate",
-                )
-                result = replace(result, placement=None, findings=(*result.findings, duplicate))
-            else:
-                names[key] = source.path
-        results.append(result)
-    placed = [
-        (r.workspace, r.placement)
-        for r in results
-        if r.workspace is not None and r.placement is not None and r.valid
-    ]
-    by_file: dict[str, list[Finding]] = defaultdict(list)
-    for finding in capacity_findings(spec, placed):
-        by_file[finding.file].append(finding)
-    return tuple(
-        replace(r, findings=(*r.findings, *by_file[r.path])) if r.path in by_file else r
-        for r in results
-    )
-
-
-def _workspace(
-    source: SourceFile, spec: Cluster | None, schemas: SchemaSet, catalog: Catalog
-) -> WorkspaceResult:
-    parsed = parse_document(source)
-    if not isinstance(parsed, Document):
-        return _failed(source.path, [from_document_error(parsed)])
-    kind = parsed.body.get("kind")
-    if kind != "Workspace":
-        api = str(parsed.body.get("apiVersion", ""))
-        if kind is None:
-            message, severity = "missing field 'kind' (expected Workspace)", Severity.ERROR
-        elif api.startswith("kaito.sh/"):
-            message, severity = (
-                f"KAITO {kind} is not managed by modelsync; ignored",
-                Severity.WARNING,
-            )
-        else:
-            message, severity = f"kind {kind} is not managed by modelsync; ignored", Severity.INFO
-        return _failed(
-            source.path, [at(parsed, ("kind",), message, code="kind", severity=severity)]
-        )
-    doc, normalized = normalize_workspace(parsed)
-    findings = list(normalized)
-    if any(f.is_error for f in findings):
-        return _failed(source.path, findings)
-    errors = schemas.validate("Workspace", doc)
-    if errors:
-        return _failed(source.path, findings + errors)
-    ws = workspace_from_document(doc)
-    checked, preset = check_workspace(ws, catalog)
-    findings += checked
-    if spec is None:
-        return WorkspaceResult(
-            source.path, ws, None, ws.namespace or "default", preset, None, tuple(findings)
-        )
-    namespace = ws.namespace or spec.default_namespace
-    if namespace not in spec.namespaces:
-        findings.append(
-            at(
-                doc,
-                ("metadata", "namespace") if ws.namespace else ("metadata",),
-                f"namespace {namespace!r} is not allowed in cluster {spec.name} "
-                f"(allowed: {', '.join(spec.namespaces)})",
-                code="namespace",
-            )
-        )
-    placement = None
-    if preset is not None and not any(f.is_error for f in findings):
-        placement, misfit = place(ws, preset, spec, catalog)
-        findings += misfit
-    return WorkspaceResult(
-        source.path, ws, spec.name, namespace, preset, placement, tuple(findings)
-    )
+def _digest(source: SourceFile | None) -> str:
+    if source is None:
+        return ""
+    content = source.data if source.data is not None else (source.error or "").encode()
+    return hashlib.blake2b(content, digest_size=16).hexdigest()
 
 
 def _failed(path: str, findings: list[Finding]) -> WorkspaceResult:

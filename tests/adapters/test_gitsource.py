@@ -657,5 +657,5 @@ def test_urls_keep_their_scheme_and_local_paths_become_absolute(
 
 def test_public_names() -> None:
     assert set(gitsource.__all__) == {
-        "GitAuth", "GitError", "GitRef", "GitSource", "LocalRepository", "Revision",
+        "GitAuth", "GitError", "GitRef", "GitSource", "LocalRepository", "LocalSource", "Revision",
     }  # fmt: skip

@@ -1,0 +1,180 @@
+"""The hydrate target: rendered manifests per release in a directory, with a ledger.
+
+The "rendered manifests" pattern (Argo CD's source hydrator, Kargo): instead of talking to
+a cluster, each release becomes ``<out>/<cluster>/<namespace>/<release>.yaml``, which any
+GitOps tool can apply. ``<out>/<cluster>/modelsync.ledger`` (JSON; a name no manifest tool
+picks up) records what was rendered from which digest and commit, so an unchanged release
+is never rendered again and the planner sees the directory as it would see Helm.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from controller.adapters.charts import ChartError, ChartSource
+from controller.core.planning import Action, ObservedRelease, Step
+from controller.core.ports import TargetError
+from controller.core.releases import (
+    LABEL_CLUSTER,
+    LABEL_DIGEST,
+    LABEL_MANAGED_BY,
+    LABEL_SOURCE,
+    LABEL_WORKSPACE,
+    MANAGER,
+    source_id,
+)
+from controller.core.status import ActionResult, WorkspaceStatus
+
+LEDGER = "modelsync.ledger"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class HydrateTarget:
+    """Renders releases into files instead of installing them."""
+
+    kind = "hydrate"
+
+    def __init__(
+        self,
+        out: Path,
+        charts: ChartSource,
+        cluster: str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.root = out / cluster
+        self._charts = charts
+        self._cluster = cluster
+        self._clock = clock
+        self._ledger: dict[str, Any] | None = None
+        self.changed = False
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.root / LEDGER
+
+    def ledger(self) -> dict[str, Any]:
+        if self._ledger is None:
+            self._ledger = read_ledger(self.ledger_path) or {
+                "apiVersion": "modelsync.dev/v1alpha1",
+                "kind": "Ledger",
+                "cluster": self._cluster,
+                "commit": "",
+                "releases": {},
+                "workspaces": [],
+            }
+        return self._ledger
+
+    def observe(self) -> list[ObservedRelease]:
+        releases: Mapping[str, Any] = self.ledger()["releases"]
+        return [
+            ObservedRelease(
+                name=entry["name"],
+                namespace=entry["namespace"],
+                revision=entry["revision"],
+                status="deployed",
+                chart=entry["chart"],
+                chart_version=entry["chartVersion"],
+                labels={
+                    LABEL_MANAGED_BY: MANAGER,
+                    LABEL_CLUSTER: self._cluster,
+                    LABEL_WORKSPACE: entry["workspace"],
+                    LABEL_DIGEST: entry["digest"],
+                    LABEL_SOURCE: source_id(entry["source"]),
+                },
+            )
+            for entry in releases.values()
+        ]
+
+    def apply(self, step: Step, commit: str) -> ActionResult:
+        started = self._clock()
+        releases: dict[str, Any] = self.ledger()["releases"]
+        key = f"{step.namespace}/{step.name}"
+        path = self.root / step.namespace / f"{step.name}.yaml"
+        if step.action is Action.UNINSTALL:
+            path.unlink(missing_ok=True)
+            releases.pop(key, None)
+            self.changed = True
+            return ActionResult(step, True, "manifests removed", seconds=self._clock() - started)
+        if step.action not in (Action.INSTALL, Action.UPGRADE) or step.desired is None:
+            return ActionResult(
+                step, False, f"{step.action} does not apply to rendered files", retryable=False
+            )
+        release = step.desired
+        try:
+            manifests = self._charts.render(release)
+        except ChartError as e:
+            return ActionResult(
+                step, False, str(e), retryable=False, seconds=self._clock() - started
+            )
+        write_atomic(path, manifests.encode())
+        revision = (releases.get(key, {}).get("revision", 0)) + 1
+        releases[key] = {
+            "name": release.name,
+            "namespace": release.namespace,
+            "workspace": release.workspace,
+            "chart": release.chart,
+            "chartVersion": release.chart_version,
+            "digest": release.digest,
+            "source": release.source,
+            "revision": revision,
+            "commit": commit,
+            "file": path.relative_to(self.root).as_posix(),
+            "renderedAt": _iso(self._clock()),
+        }
+        self.changed = True
+        return ActionResult(
+            step,
+            True,
+            f"rendered {path.relative_to(self.root)}",
+            revision=revision,
+            seconds=self._clock() - started,
+        )
+
+    def record(self, commit: str, statuses: Sequence[WorkspaceStatus]) -> None:
+        """Persist the ledger: the commit of this pass and every Workspace's status."""
+        ledger = self.ledger()
+        rows = [asdict(s) for s in statuses]
+        if ledger.get("commit") == commit and ledger.get("workspaces") == rows and not self.changed:
+            return
+        ledger["commit"] = commit
+        ledger["workspaces"] = rows
+        ledger["syncedAt"] = _iso(self._clock())
+        write_atomic(
+            self.ledger_path, (json.dumps(ledger, indent=1, sort_keys=True) + "\n").encode()
+        )
+        self.changed = False
+
+
+def read_ledger(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise TargetError(f"cannot read the ledger {path}: {e}") from e
+    if data.get("kind") != "Ledger" or not isinstance(data.get("releases"), dict):
+        raise TargetError(f"{path} is not a modelsync ledger")
+    return data
+
+
+def _iso(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))

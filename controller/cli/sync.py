@@ -1,0 +1,154 @@
+"""``modelsync sync``: one reconcile pass, the way the controller runs it, then exit.
+
+Exit 0 when the pass completed and every action succeeded (nothing to do included), 1 when
+some Workspace failed validation or some action failed, 2 when the pass stopped before
+planning (fetch, cluster file or target unreadable) or on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from controller.core.planning import Action, Step
+from controller.engine.settings import Settings, SettingsError, build_syncer, check
+from controller.engine.sync import PassResult
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "sync",
+        help="run one reconcile pass (Git -> Helm releases or rendered manifests)",
+        description="Run one reconcile pass for one cluster and exit.",
+    )
+    parser.add_argument(
+        "--repo",
+        required=True,
+        metavar="URL|PATH",
+        help="clusters repo: https/ssh/git URL, or a local repository path",
+    )
+    parser.add_argument("--cluster", required=True, metavar="NAME")
+    ref = parser.add_mutually_exclusive_group()
+    ref.add_argument("--branch", help="follow this branch (remote default: main)")
+    ref.add_argument("--tag", help="follow this tag")
+    ref.add_argument("--commit", help="pin this commit")
+    parser.add_argument(
+        "--path", default="clusters", help="folder of <cluster>/ (default clusters)"
+    )
+    parser.add_argument(
+        "--target",
+        choices=("helm", "hydrate"),
+        help="helm: install into the cluster; hydrate: render into --out "
+        "(default: hydrate when --out is given, else helm)",
+    )
+    parser.add_argument("--out", type=Path, metavar="DIR", help="hydrate: output directory")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".modelsync/state"),
+        help="Git and chart caches (default .modelsync/state)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="plan only; change nothing")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="allow pruning more than the cluster's maxPruneRatio in one pass",
+    )
+    parser.add_argument("--no-prune", action="store_true", help="never uninstall releases")
+    parser.set_defaults(handler=run)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    target = args.target or ("hydrate" if args.out else "helm")
+    settings = Settings(
+        cluster=args.cluster,
+        repo=args.repo,
+        branch=args.branch,
+        tag=args.tag,
+        commit=args.commit,
+        path=args.path,
+        target=target,
+        out=args.out,
+        state_dir=args.state_dir,
+        force=args.force,
+        prune=not args.no_prune,
+    )
+    check(settings)
+    return settings
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        syncer = build_syncer(settings_from(args))
+    except SettingsError as e:
+        print(f"modelsync sync: {e}", file=sys.stderr)
+        return 2
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task("applying", total=None)
+
+        def progress(index: int, total: int, step: Step) -> None:
+            bar.update(
+                task,
+                total=total,
+                completed=index,
+                description=f"{step.action} {step.namespace}/{step.name}",
+            )
+
+        result = syncer.run_pass(dry_run=args.dry_run, progress=progress)
+    print_pass(result, dry_run=args.dry_run)
+    if result.error:
+        return 2
+    failed = not result.ok or (
+        result.report is not None and any(not w.valid for w in result.report.workspaces)
+    )
+    return 1 if failed else 0
+
+
+def print_pass(result: PassResult, *, dry_run: bool = False) -> None:
+    write = print
+    commit = result.commit[:12] or "-"
+    if result.error:
+        write(f"modelsync: {result.error}")
+        return
+    if result.skipped:
+        write(f"{result.cluster} at {commit}: nothing to do ({result.skipped})")
+        return
+    report = result.report
+    assert report is not None
+    assert result.plan is not None
+    for w in report.workspaces:
+        for finding in (f for f in w.findings if f.is_error):
+            write(f"invalid  {finding.file}:{finding.line}: {finding.field}: {finding.message}")
+    actions = result.plan.actions()
+    if result.plan.refused_prune:
+        write(f"refused  {result.plan.refused_prune}")
+    if dry_run:
+        for step in actions:
+            write(f"would {step.action:<9} {step.namespace}/{step.name}  ({step.reason})")
+    for r in result.results:
+        verb = "ok" if r.ok else "FAILED"
+        write(f"{r.step.action:<9} {r.step.namespace}/{r.step.name}  {verb}: {r.message}")
+    for step in result.waiting:
+        write(f"waiting  {step.namespace}/{step.name}  (backing off after a failure)")
+    in_sync = sum(1 for s in result.plan.steps if s.action is Action.NONE)
+    valid = sum(1 for w in report.workspaces if w.valid)
+    if not actions:
+        write(
+            f"{result.cluster} at {commit}: nothing to do, {in_sync} releases in sync "
+            f"({valid} valid Workspaces, {result.seconds:.2f}s)"
+        )
+    else:
+        done = "planned" if dry_run else "applied"
+        write(
+            f"{result.cluster} at {commit}: {len(result.results) if not dry_run else len(actions)} "
+            f"{done}, {in_sync} unchanged ({valid} valid Workspaces, {result.seconds:.2f}s)"
+        )

@@ -1,0 +1,55 @@
+"""The two seams between the engine and the outside world, as protocols.
+
+A ``Source`` yields commits and the files in them (pygit2 against a remote, a local
+repository, a test double over a dict). A ``Target`` reports the releases it holds and
+carries out planned steps (Helm against a cluster, or rendered files). The engine knows
+nothing else about either, which is what lets one pass run the same way in tests, in CI
+and in a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from controller.core.documents import SourceFile
+from controller.core.planning import ObservedRelease, Step
+from controller.core.status import ActionResult, WorkspaceStatus
+
+
+class TargetError(Exception):
+    """The target cannot be read or written at all: nothing may be planned against it."""
+
+
+class Commit(Protocol):
+    @property
+    def commit(self) -> str: ...
+
+    @property
+    def ref(self) -> str: ...
+
+
+class Source(Protocol):
+    def fetch(self) -> Commit: ...
+
+    def read_tree(self, commit: str, prefix: str = "") -> list[SourceFile]: ...
+
+    def changed_paths(
+        self, old: str | None, new: str, prefix: str = ""
+    ) -> frozenset[str] | None: ...
+
+
+class Target(Protocol):
+    kind: str
+
+    def observe(self) -> list[ObservedRelease]:
+        """This cluster's managed releases (and any same-named ones). Raises TargetError."""
+        ...
+
+    def apply(self, step: Step, commit: str) -> ActionResult:
+        """Carry out one step; a failure is a result, never an exception."""
+        ...
+
+    def record(self, commit: str, statuses: Sequence[WorkspaceStatus]) -> None:
+        """Persist what the pass saw (a ledger, a branch commit); may be a no-op."""
+        ...

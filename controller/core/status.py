@@ -1,0 +1,247 @@
+"""Status a person can read: per-Workspace conditions and Kubernetes-style events.
+
+Pure functions from what one pass saw and did (the validation report, the plan and the
+results of its actions) to ``WorkspaceStatus`` rows and ``Event``s. The conditions follow
+Kubernetes conventions (Ready, Reconciling, Stalled; CamelCase reasons) so that the table,
+``/status`` and the Events all say the same thing. Time is passed in; nothing here reads a
+clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from controller.core.planning import Action, Plan, ReleaseState, Step
+from controller.core.releases import release_name
+from controller.core.validation import ClusterResult
+
+
+class Condition(StrEnum):
+    READY = "Ready"
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What carrying out one step did."""
+
+    step: Step
+    ok: bool
+    message: str = ""
+    revision: int | None = None
+    retryable: bool = True
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to record against a Workspace's release."""
+
+    namespace: str
+    name: str
+    reason: str
+    message: str
+    warning: bool = False
+
+
+@dataclass(frozen=True)
+class WorkspaceStatus:
+    cluster: str
+    namespace: str
+    name: str
+    release: str
+    file: str
+    ready: str  # "True", "False" or "Unknown"
+    reason: str
+    message: str
+    revision: int | None = None
+    suspended: bool = False
+    commit: str = ""
+    stalled: bool = False
+    since: str = ""  # last transition of Ready
+    failures: int = 0
+    extra: Mapping[str, str] = field(default_factory=dict)  # KAITO conditions where observed
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.release or self.name)
+
+    def conditions(self) -> list[dict[str, str]]:
+        items = [
+            {
+                "type": Condition.READY,
+                "status": self.ready,
+                "reason": self.reason,
+                "message": self.message,
+                "lastTransitionTime": self.since,
+            },
+            {"type": Condition.STALLED, "status": str(self.stalled), "reason": self.reason},
+        ]
+        items += [{"type": name, "status": value} for name, value in sorted(self.extra.items())]
+        return items
+
+
+_SUCCEEDED = {
+    Action.INSTALL: "InstallSucceeded",
+    Action.UPGRADE: "UpgradeSucceeded",
+    Action.ROLLBACK: "RollbackSucceeded",
+    Action.UNINSTALL: "UninstallSucceeded",
+}
+_FAILED = {
+    Action.INSTALL: "InstallFailed",
+    Action.UPGRADE: "UpgradeFailed",
+    Action.ROLLBACK: "RollbackFailed",
+    Action.UNINSTALL: "UninstallFailed",
+}
+
+
+def event_for(result: ActionResult) -> Event:
+    step = result.step
+    if step.state is ReleaseState.ORPHANED and result.ok:
+        reason, message = "Pruned", f"uninstalled: {step.reason}"
+    elif result.ok:
+        reason = _SUCCEEDED[step.action]
+        message = f"{step.action} succeeded" + (
+            f" (revision {result.revision})" if result.revision else ""
+        )
+    else:
+        reason, message = _FAILED[step.action], f"{step.action} failed: {result.message}"
+    return Event(step.namespace, step.name, reason, message, warning=not result.ok)
+
+
+def summarize(
+    cluster: ClusterResult,
+    plan: Plan,
+    results: Sequence[ActionResult],
+    *,
+    commit: str,
+    now: str,
+    previous: Mapping[tuple[str, str], WorkspaceStatus],
+    stall_after: int = 5,
+) -> list[WorkspaceStatus]:
+    """One row per Workspace of the cluster (valid or not) after a pass."""
+    by_key = {(r.step.namespace, r.step.name): r for r in results}
+    steps = {(s.namespace, s.name): s for s in plan.steps}
+    rows: list[WorkspaceStatus] = []
+    for result in cluster.workspaces:
+        ws = result.workspace
+        errors = [f for f in result.findings if f.is_error]
+        if ws is None or errors:
+            first = errors[0] if errors else None
+            text = f"{first.file}:{first.line}: {first.message}" if first else "unreadable"
+            name = ws.name if ws is not None and ws.name else result.path
+            rows.append(
+                _carry(
+                    previous,
+                    WorkspaceStatus(
+                        cluster.name,
+                        result.namespace,
+                        name,
+                        "",
+                        result.path,
+                        "False",
+                        "ValidationFailed",
+                        text,
+                        stalled=True,
+                    ),
+                    now,
+                )
+            )
+            continue
+        key = (result.namespace, release_name(ws.name))
+        step = steps.get(key)
+        done = by_key.get(key)
+        row = _row(
+            cluster.name,
+            result.path,
+            ws.name,
+            key,
+            step=step,
+            done=done,
+            commit=commit,
+            before=previous.get(key),
+            stall_after=stall_after,
+        )
+        rows.append(_carry(previous, row, now))
+    return rows
+
+
+def _row(
+    cluster: str,
+    path: str,
+    workspace: str,
+    key: tuple[str, str],
+    *,
+    step: Step | None,
+    done: ActionResult | None,
+    commit: str,
+    before: WorkspaceStatus | None,
+    stall_after: int,
+) -> WorkspaceStatus:
+    namespace, release = key
+    base = WorkspaceStatus(
+        cluster, namespace, workspace, release, path, "Unknown", "Progressing", "", commit=commit
+    )
+    revision = step.observed.revision if step and step.observed else None
+    if step is None:
+        return replace(base, reason="Unplaced", message="no release planned")
+    if done is not None:
+        if done.ok:
+            return replace(
+                base,
+                ready="True",
+                reason=_SUCCEEDED[step.action],
+                message=f"{step.action} succeeded",
+                revision=done.revision or revision,
+            )
+        failures = (before.failures if before else 0) + 1
+        return replace(
+            base,
+            ready="False",
+            reason=_FAILED[step.action],
+            message=done.message,
+            revision=revision,
+            failures=failures,
+            stalled=failures >= stall_after,
+            commit=before.commit if before else "",
+        )
+    if step.state is ReleaseState.SUSPENDED:
+        return replace(
+            base,
+            ready=before.ready if before else "Unknown",
+            reason="Suspended",
+            message="reconciliation suspended",
+            suspended=True,
+            revision=revision,
+            commit=before.commit if before else "",
+        )
+    if step.state is ReleaseState.IN_SYNC:
+        kept = before.commit if before and before.ready == "True" else commit
+        return replace(
+            base,
+            ready="True",
+            reason="InSync",
+            message="release matches Git",
+            revision=revision,
+            commit=kept,
+        )
+    if step.state is ReleaseState.FOREIGN:
+        return replace(
+            base, ready="False", reason="ReleaseConflict", message=step.reason, stalled=True
+        )
+    if step.action is not Action.NONE and before is not None:  # held back, e.g. by backoff
+        return replace(before, reason=before.reason, message=before.message or step.reason)
+    return replace(base, message=step.reason, revision=revision)
+
+
+def _carry(
+    previous: Mapping[tuple[str, str], WorkspaceStatus], row: WorkspaceStatus, now: str
+) -> WorkspaceStatus:
+    """Keep Ready's last transition time unless Ready changed."""
+    before = previous.get(row.key)
+    if before is not None and before.ready == row.ready and before.since:
+        return replace(row, since=before.since)
+    return replace(row, since=now)

@@ -1,0 +1,204 @@
+"""Settings of a controller or a one-off sync, and the wiring they imply.
+
+One ``Settings`` value comes from ``/etc/modelsync/config.yaml`` (docs/contracts.md
+section 6) overlaid with command-line flags; ``build_syncer`` turns it into a source, a
+chart source, a target and the ``Syncer`` over them. ``modelsync sync`` and
+``modelsync run`` share this, so a one-off pass is wired exactly like the controller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from controller.adapters.bundled import load_bundle
+from controller.adapters.charts import ChartSource
+from controller.adapters.gitauth import GitAuth
+from controller.adapters.gitsource import GitRef, GitSource, LocalSource
+from controller.adapters.hydrate import HydrateTarget
+from controller.core.planning import FailurePolicy, PlanPolicy
+from controller.core.ports import Source, Target
+from controller.engine.sync import Syncer
+
+MAX_CONFIG_BYTES = 64 * 1024
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+
+
+class SettingsError(Exception):
+    """The configuration file or flags are wrong; the message says which key."""
+
+
+def duration(value: str | float) -> float:
+    """``60s``, ``2m``, ``500ms`` or a number of seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(str(value).strip())
+    if not match:
+        raise SettingsError(f"not a duration: {value!r} (use e.g. 30s, 5m)")
+    number, unit = float(match.group(1)), match.group(2) or "s"
+    return number * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+
+
+@dataclass(frozen=True)
+class Settings:
+    cluster: str = ""
+    repo: str = ""
+    branch: str | None = None
+    tag: str | None = None
+    commit: str | None = None
+    path: str = "clusters"
+    interval: float = 60.0
+    timeout: float = 120.0
+    target: str = "helm"
+    out: Path | None = None
+    prune: bool = True
+    max_prune_ratio: float = 0.5
+    force: bool = False
+    drift: str = "warn"
+    on_upgrade_failure: str = "rollback"
+    listen: str = ":8080"
+    state_dir: Path = Path("/var/lib/modelsync")
+    charts_repository: str = ""
+    credentials_dir: Path = Path("/etc/modelsync/git")
+    webhook_dir: Path = Path("/etc/modelsync/webhook")
+    leader_election: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def local(self) -> bool:
+        return bool(self.repo) and "://" not in self.repo and not _SCP.match(self.repo)
+
+    @property
+    def policy(self) -> PlanPolicy:
+        return PlanPolicy(
+            prune=self.prune,
+            max_prune_ratio=self.max_prune_ratio,
+            force=self.force,
+            on_failure=FailurePolicy(self.on_upgrade_failure),
+        )
+
+
+_SCP = re.compile(r"^[\w.-]+@[\w.-]+:")
+_KEYS = {
+    "cluster": "cluster",
+    "interval": "interval",
+    "timeout": "timeout",
+    "target": "target",
+    "prune": "prune",
+    "maxPruneRatio": "max_prune_ratio",
+    "drift": "drift",
+    "onUpgradeFailure": "on_upgrade_failure",
+    "listen": "listen",
+    "leaderElection": "leader_election",
+}
+
+
+def load_settings(path: Path, **overrides: Any) -> Settings:
+    """Settings from a config file (contracts section 6); non-None overrides win."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SettingsError(f"cannot read {path}: {e.strerror}") from e
+    if len(data) > MAX_CONFIG_BYTES:
+        raise SettingsError(f"{path} is over {MAX_CONFIG_BYTES} bytes")
+    try:
+        raw = yaml.safe_load(data) or {}
+    except yaml.YAMLError as e:
+        raise SettingsError(f"{path} is not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{path} must hold a mapping")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "repo":
+            values |= _repo(value, path)
+        elif key == "charts":
+            values["charts_repository"] = str((value or {}).get("repository") or "")
+        elif key in _KEYS:
+            values[_KEYS[key]] = value
+        else:
+            raise SettingsError(f"{path}: unknown key {key!r}")
+    for name in ("interval", "timeout"):
+        if name in values:
+            values[name] = duration(values[name])
+    settings = Settings(**values)
+    return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _repo(value: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(value, dict) or "url" not in value:
+        raise SettingsError(f"{path}: repo needs at least url")
+    allowed = {"url", "branch", "tag", "commit", "path"}
+    unknown = set(value) - allowed
+    if unknown:
+        raise SettingsError(f"{path}: unknown key repo.{sorted(unknown)[0]}")
+    return {("repo" if k == "url" else k): str(v) for k, v in value.items()}
+
+
+def check(settings: Settings) -> None:
+    if not settings.cluster:
+        raise SettingsError("no cluster given (--cluster or cluster: in the config)")
+    if not settings.repo:
+        raise SettingsError("no repository given (--repo or repo.url in the config)")
+    if settings.target not in ("helm", "hydrate"):
+        raise SettingsError(f"target must be helm or hydrate, got {settings.target!r}")
+    if settings.target == "hydrate" and settings.out is None:
+        raise SettingsError("the hydrate target needs --out DIR")
+    names = {p.value for p in FailurePolicy}
+    if settings.on_upgrade_failure not in names:
+        raise SettingsError(f"onUpgradeFailure must be one of {', '.join(sorted(names))}")
+    if sum(x is not None for x in (settings.branch, settings.tag, settings.commit)) > 1:
+        raise SettingsError("give at most one of branch, tag and commit")
+
+
+def build_source(settings: Settings) -> Source:
+    if settings.local:
+        rev = settings.commit or settings.tag or settings.branch or "HEAD"
+        return LocalSource(Path(settings.repo), rev)
+    ref = (
+        GitRef(branch=settings.branch, tag=settings.tag, commit=settings.commit)
+        if (settings.branch or settings.tag or settings.commit)
+        else GitRef(branch="main")
+    )
+    auth = GitAuth.from_env(os.environ)
+    if auth == GitAuth() and settings.credentials_dir.is_dir():
+        auth = GitAuth.from_files(settings.credentials_dir)
+    key = hashlib.sha256(f"{settings.repo}\n{ref}".encode()).hexdigest()[:16]
+    return GitSource(
+        settings.repo, ref, settings.state_dir / "git" / key, auth, timeout=settings.timeout
+    )
+
+
+def build_charts(settings: Settings) -> ChartSource:
+    return ChartSource(
+        load_bundle().charts_dir,
+        repository=settings.charts_repository,
+        cache_dir=settings.state_dir / "charts",
+    )
+
+
+def build_syncer(settings: Settings, target: Target | None = None) -> Syncer:
+    """A Syncer for the settings; ``target`` overrides the one the settings name."""
+    check(settings)
+    bundle = load_bundle()
+    charts = build_charts(settings)
+    if target is None:
+        if settings.target != "hydrate":
+            raise SettingsError("the helm target needs a cluster connection (modelsync run)")
+        assert settings.out is not None
+        target = HydrateTarget(settings.out, charts, settings.cluster)
+    return Syncer(
+        source=build_source(settings),
+        target=target,
+        schemas=bundle.schemas,
+        catalog=bundle.catalog,
+        charts=charts,
+        cluster=settings.cluster,
+        path=settings.path,
+        policy=settings.policy,
+    )

@@ -1,0 +1,249 @@
+"""One reconcile pass: fetch -> read -> validate -> desire -> observe -> plan -> apply -> record.
+
+``Syncer`` holds what must survive between passes (the last commit, the validator's memo,
+per-release backoff, the statuses) and runs passes on demand; ``modelsync sync`` runs one,
+``modelsync run`` runs them in a loop. Safety rules live here, in one place:
+
+- a failed fetch, an unreadable tree, a missing or invalid cluster file, or an unreadable
+  target stops the pass before planning: the last good state stays, nothing is pruned;
+- one Workspace's failure never stops the others' steps;
+- a release that failed waits out an exponential backoff unless Git changes it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from controller.adapters.charts import ChartSource
+from controller.adapters.gitsource import GitError
+from controller.core.catalog import Catalog
+from controller.core.planning import Action, Plan, PlanPolicy, Step, plan
+from controller.core.ports import Source, Target, TargetError
+from controller.core.releases import DesiredRelease, desired_releases, source_id
+from controller.core.schemas import SchemaSet
+from controller.core.status import ActionResult, Event, WorkspaceStatus, event_for, summarize
+from controller.core.validation import ClusterResult, Validator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Backoff:
+    """Per-release exponential backoff after failed actions."""
+
+    base: float = 5.0
+    cap: float = 300.0
+    _until: dict[tuple[str, str], tuple[float, str, int]] = field(default_factory=dict)
+
+    def blocked(self, key: tuple[str, str], digest: str, now: float) -> float:
+        """Seconds left to wait; 0 when the release may act (or Git changed it since)."""
+        entry = self._until.get(key)
+        if entry is None or entry[1] != digest:
+            return 0.0
+        return max(0.0, entry[0] - now)
+
+    def failed(self, key: tuple[str, str], digest: str, now: float) -> None:
+        failures = self._until[key][2] + 1 if key in self._until else 1
+        delay = min(self.cap, self.base * 2 ** (failures - 1))
+        self._until[key] = (now + delay, digest, failures)
+
+    def succeeded(self, key: tuple[str, str]) -> None:
+        self._until.pop(key, None)
+
+    def pending(self) -> bool:
+        return bool(self._until)
+
+
+@dataclass(frozen=True)
+class PassResult:
+    cluster: str
+    commit: str
+    seconds: float
+    skipped: str = ""  # why nothing was planned, when it was not (unchanged commit, ...)
+    error: str = ""  # why the pass stopped early; the last good state stands
+    report: ClusterResult | None = None
+    plan: Plan | None = None
+    results: tuple[ActionResult, ...] = ()
+    waiting: tuple[Step, ...] = ()  # held back by backoff
+    statuses: tuple[WorkspaceStatus, ...] = ()
+    events: tuple[Event, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and all(r.ok for r in self.results)
+
+    @property
+    def changed(self) -> int:
+        return sum(1 for r in self.results if r.ok)
+
+
+Progress = Callable[[int, int, Step], None]
+
+
+class Syncer:
+    """Reconciles one cluster of one repository into one target."""
+
+    def __init__(
+        self,
+        *,
+        source: Source,
+        target: Target,
+        schemas: SchemaSet,
+        catalog: Catalog,
+        charts: ChartSource,
+        cluster: str,
+        path: str = "clusters",
+        policy: PlanPolicy | None = None,
+        full_resync: float = 600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.source, self.target, self.charts = source, target, charts
+        self.cluster, self.policy, self.clock = cluster, policy or PlanPolicy(), clock
+        self.directory = posixpath.join(path.strip("/"), cluster) if path.strip("/") else cluster
+        self.validator = Validator(schemas, catalog, memo=True)
+        self.backoff = Backoff()
+        self.full_resync = full_resync
+        self.commit = ""  # last commit a full pass completed on
+        self.statuses: dict[tuple[str, str], WorkspaceStatus] = {}
+        self.desired: list[DesiredRelease] = []
+        self._last_full = float("-inf")
+
+    def run_pass(
+        self, *, full: bool = False, dry_run: bool = False, progress: Progress | None = None
+    ) -> PassResult:
+        started = self.clock()
+
+        def stop(commit: str, *, error: str = "", skipped: str = "") -> PassResult:
+            if error:
+                log.warning("pass stopped, keeping the last good state: %s", error)
+            return PassResult(
+                self.cluster,
+                commit,
+                self.clock() - started,
+                skipped=skipped,
+                error=error,
+                statuses=tuple(self.statuses.values()),
+            )
+
+        try:
+            commit = self.source.fetch().commit
+        except GitError as e:
+            return stop(self.commit, error=f"fetch failed: {e}")
+        due = full or self.backoff.pending() or started - self._last_full >= self.full_resync
+        if commit == self.commit and not due:
+            return stop(commit, skipped="commit unchanged")
+        if self.commit and not due:
+            try:
+                changed = self.source.changed_paths(self.commit, commit, self.directory)
+            except GitError as e:
+                return stop(
+                    self.commit, error=f"cannot diff {self.commit[:12]}..{commit[:12]}: {e}"
+                )
+            if changed is not None and not changed:
+                self.commit = commit
+                return stop(commit, skipped=f"no change under {self.directory}/")
+        try:
+            files = self.source.read_tree(commit, self.directory)
+        except GitError as e:
+            return stop(self.commit, error=f"cannot read {self.directory} at {commit[:12]}: {e}")
+        report = self.validator.validate(files, cluster=self.cluster).cluster(self.cluster)
+        if report is None or report.cluster is None:
+            where = f"{self.directory}/cluster.yaml"
+            why = "is missing" if report is None else "is invalid"
+            return stop(self.commit, error=f"{where} {why} at {commit[:12]}; nothing applied")
+        desired = desired_releases(report, self.charts.versions())
+        try:
+            observed = self.target.observe()
+        except TargetError as e:
+            return stop(self.commit, error=f"cannot read the {self.target.kind} target: {e}")
+        held = {source_id(w.path) for w in report.workspaces if not w.valid}
+        the_plan = plan(
+            desired, observed, cluster=self.cluster, policy=self.policy, held_sources=held
+        )
+        results, waiting = ([], []) if dry_run else self._apply(the_plan, commit, progress)
+        statuses = summarize(
+            report, the_plan, results, commit=commit, now=_iso(self.clock()), previous=self.statuses
+        )
+        events = [event_for(r) for r in results] + _validation_events(report, self.statuses)
+        if not dry_run:
+            self.statuses = {s.key: s for s in statuses}
+            self.target.record(commit, statuses)
+            self.commit, self.desired, self._last_full = commit, desired, started
+        return PassResult(
+            self.cluster,
+            commit,
+            self.clock() - started,
+            report=report,
+            plan=the_plan,
+            results=tuple(results),
+            waiting=tuple(waiting),
+            statuses=tuple(statuses),
+            events=tuple(events),
+        )
+
+    def _apply(
+        self, the_plan: Plan, commit: str, progress: Progress | None
+    ) -> tuple[list[ActionResult], list[Step]]:
+        results: list[ActionResult] = []
+        waiting: list[Step] = []
+        steps = the_plan.actions()
+        for index, step in enumerate(steps):
+            key = (step.namespace, step.name)
+            digest = step.desired.digest if step.desired else ""
+            if self.backoff.blocked(key, digest, self.clock()):
+                waiting.append(step)
+                continue
+            if progress is not None:
+                progress(index, len(steps), step)
+            result = self.target.apply(step, commit)
+            if result.ok:
+                self.backoff.succeeded(key)
+            else:
+                self.backoff.failed(key, digest, self.clock())
+                log.warning(
+                    "%s %s/%s failed: %s", step.action, step.namespace, step.name, result.message
+                )
+            results.append(result)
+        return results, waiting
+
+
+def _validation_events(
+    report: ClusterResult, previous: dict[tuple[str, str], WorkspaceStatus]
+) -> list[Event]:
+    """ValidationFailed once per newly invalid file (not on every pass)."""
+    seen = {s.file for s in previous.values() if s.reason == "ValidationFailed"}
+    events = []
+    for result in report.workspaces:
+        errors = [f for f in result.findings if f.is_error]
+        if errors and result.path not in seen:
+            first = errors[0]
+            name = result.workspace.name if result.workspace and result.workspace.name else ""
+            events.append(
+                Event(
+                    result.namespace or "default",
+                    name or result.path,
+                    "ValidationFailed",
+                    f"{first.file}:{first.line}: {first.message}",
+                    warning=True,
+                )
+            )
+    return events
+
+
+def _iso(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def actions_summary(results: Sequence[ActionResult]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for result in results:
+        key = f"{result.step.action}:{'ok' if result.ok else 'failed'}"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+__all__ = ["Action", "Backoff", "PassResult", "Syncer", "actions_summary"]

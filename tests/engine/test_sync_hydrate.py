@@ -1,0 +1,233 @@
+"""Reconcile passes end to end: a real git daemon in, rendered manifests out.
+
+Each test commits to a served repository and runs passes of a Syncer whose source is
+pygit2 against ``git daemon`` and whose target is the hydrate directory.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from controller.adapters.bundled import load_bundle
+from controller.adapters.charts import ChartSource
+from controller.adapters.gitsource import GitRef, GitSource
+from controller.adapters.hydrate import LEDGER, HydrateTarget
+from controller.core.planning import Action, PlanPolicy
+from controller.engine.sync import Syncer
+from tests.support.gitserver import GitDaemon, OriginRepo
+
+CLUSTER = """\
+apiVersion: modelsync.dev/v1alpha1
+kind: Cluster
+metadata: {name: edge}
+spec:
+  nodePools:
+    - {name: l4, gpu: L4, gpusPerNode: 1, nodes: 8}
+"""
+
+
+def workspace(name: str, *, preset: str = "phi-3.5-mini-instruct", extra: str = "") -> str:
+    """A Workspace; ``extra`` is more YAML under metadata (two-space indented)."""
+    return (
+        "apiVersion: kaito.sh/v1beta1\nkind: Workspace\n"
+        f"metadata:\n  name: {name}\n{extra}"
+        f"resource: {{}}\ninference:\n  preset: {{name: {preset}}}\n"
+    )
+
+
+class World:
+    """A served clusters repo, a Syncer on it, and the hydrate output directory."""
+
+    def __init__(self, origin: OriginRepo, daemon: GitDaemon, tmp: Path) -> None:
+        self.origin = origin
+        self.out = tmp / "out"
+        origin.write("clusters/edge/cluster.yaml", CLUSTER)
+        for name in ("alpha", "beta", "gamma", "delta"):
+            origin.write(f"clusters/edge/{name}.yaml", workspace(name))
+        origin.write("clusters/other/cluster.yaml", CLUSTER.replace("edge", "other"))
+        origin.commit("initial")
+        bundle = load_bundle()
+        charts = ChartSource(bundle.charts_dir)
+        self.source = GitSource(daemon.url(origin.name), GitRef(branch="main"), tmp / "cache")
+        self.target = HydrateTarget(self.out, charts, "edge")
+        self.syncer = Syncer(
+            source=self.source,
+            target=self.target,
+            schemas=bundle.schemas,
+            catalog=bundle.catalog,
+            charts=charts,
+            cluster="edge",
+        )
+
+    def files(self) -> list[str]:
+        root = self.out / "edge"
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.yaml"))
+
+    def ledger(self) -> dict[str, object]:
+        data: dict[str, object] = json.loads((self.out / "edge" / LEDGER).read_text())
+        return data
+
+
+@pytest.fixture
+def world(git_origin: OriginRepo, git_daemon: GitDaemon, tmp_path: Path) -> World:
+    return World(git_origin, git_daemon, tmp_path)
+
+
+def actions(result: object) -> dict[str, str]:
+    return {
+        f"{r.step.name}": f"{r.step.action}:{'ok' if r.ok else 'failed'}"
+        for r in getattr(result, "results", ())
+    }
+
+
+def test_a_cold_pass_renders_every_workspace_and_a_second_does_nothing(world: World) -> None:
+    first = world.syncer.run_pass()
+    assert first.ok
+    assert actions(first) == dict.fromkeys(("alpha", "beta", "delta", "gamma"), "install:ok")
+    assert world.files() == [f"default/{n}.yaml" for n in ("alpha", "beta", "delta", "gamma")]
+    again = world.syncer.run_pass()
+    assert again.skipped == "commit unchanged"
+    fresh = Syncer(
+        source=world.source,
+        target=HydrateTarget(world.out, world.syncer.charts, "edge"),
+        schemas=world.syncer.validator.schemas,
+        catalog=world.syncer.validator.catalog,
+        charts=world.syncer.charts,
+        cluster="edge",
+    ).run_pass()
+    assert fresh.results == ()
+    assert fresh.plan is not None
+    assert {s.action for s in fresh.plan.steps} == {Action.NONE}
+
+
+def test_one_changed_workspace_touches_exactly_one_release(world: World) -> None:
+    world.syncer.run_pass()
+    before = (world.out / "edge/default/alpha.yaml").read_text()
+    world.origin.write(
+        "clusters/edge/beta.yaml",
+        workspace("beta", extra="  annotations: {modelsync.dev/max-model-len: '4096'}\n"),
+    )
+    commit = world.origin.commit("beta: shorter context")
+    result = world.syncer.run_pass()
+    assert actions(result) == {"beta": "upgrade:ok"}
+    assert "maxModelLen: 4096" in (world.out / "edge/default/beta.yaml").read_text()
+    assert (world.out / "edge/default/alpha.yaml").read_text() == before
+    assert world.ledger()["commit"] == commit
+
+
+def test_a_commit_outside_the_cluster_is_skipped_without_reading_the_tree(world: World) -> None:
+    world.syncer.run_pass()
+    world.origin.write("clusters/other/w.yaml", workspace("w"))
+    world.origin.write("README.md", "docs\n")
+    commit = world.origin.commit("elsewhere")
+    result = world.syncer.run_pass()
+    assert result.skipped == "no change under clusters/edge/"
+    assert world.syncer.commit == commit
+
+
+def test_a_removed_workspace_is_pruned(world: World) -> None:
+    world.syncer.run_pass()
+    world.origin.remove("clusters/edge/gamma.yaml")
+    world.origin.commit("remove gamma")
+    result = world.syncer.run_pass()
+    assert actions(result) == {"gamma": "uninstall:ok"}
+    assert [e.reason for e in result.events] == ["Pruned"]
+    assert "default/gamma.yaml" not in world.files()
+
+
+def test_a_broken_workspace_keeps_its_release_and_blocks_no_one(world: World) -> None:
+    world.syncer.run_pass()
+    world.origin.write("clusters/edge/alpha.yaml", "metadata: [unclosed\n")
+    world.origin.write("clusters/edge/beta.yaml", workspace("beta", preset="phi-4-mini-instruct"))
+    world.origin.commit("break alpha, change beta")
+    result = world.syncer.run_pass()
+    assert actions(result) == {"beta": "upgrade:ok"}
+    assert "default/alpha.yaml" in world.files()
+    assert any(e.reason == "ValidationFailed" for e in result.events)
+    row = next(s for s in result.statuses if s.file == "clusters/edge/alpha.yaml")
+    assert (row.ready, row.reason, row.stalled) == ("False", "ValidationFailed", True)
+    assert "invalid YAML" in row.message
+
+
+def test_an_invalid_cluster_file_stops_the_pass_and_prunes_nothing(world: World) -> None:
+    world.syncer.run_pass()
+    world.origin.write("clusters/edge/cluster.yaml", "kind: Cluster\n")
+    world.origin.remove("clusters/edge/delta.yaml")
+    world.origin.commit("broken cluster file")
+    result = world.syncer.run_pass()
+    assert "clusters/edge/cluster.yaml is invalid" in result.error
+    assert result.results == ()
+    assert "default/delta.yaml" in world.files()
+
+
+def test_an_unreachable_remote_keeps_the_last_good_state(world: World, tmp_path: Path) -> None:
+    world.syncer.run_pass()
+    good = world.syncer.commit
+    world.syncer.source = GitSource(
+        "git://127.0.0.1:9/nothing.git", GitRef(branch="main"), tmp_path / "dead", timeout=2
+    )
+    result = world.syncer.run_pass(full=True)
+    assert result.error.startswith("fetch failed")
+    assert world.syncer.commit == good
+    assert len(world.files()) == 4
+
+
+def test_pruning_most_releases_at_once_needs_force(world: World) -> None:
+    world.syncer.run_pass()
+    for name in ("alpha", "beta", "gamma"):
+        world.origin.remove(f"clusters/edge/{name}.yaml")
+    world.origin.commit("remove three of four")
+    refused = world.syncer.run_pass()
+    assert refused.plan is not None
+    assert "refusing to uninstall 3 of 4 releases" in refused.plan.refused_prune
+    assert len(world.files()) == 4
+    world.syncer.policy = PlanPolicy(force=True)
+    forced = world.syncer.run_pass(full=True)
+    assert sorted(actions(forced).values()) == ["uninstall:ok"] * 3
+    assert world.files() == ["default/delta.yaml"]
+
+
+def test_a_suspended_workspace_is_frozen(world: World) -> None:
+    world.syncer.run_pass()
+    world.origin.write(
+        "clusters/edge/alpha.yaml",
+        workspace(
+            "alpha",
+            preset="phi-4-mini-instruct",
+            extra="  annotations: {modelsync.dev/suspend: 'true'}\n",
+        ),
+    )
+    world.origin.commit("suspend and change alpha")
+    result = world.syncer.run_pass()
+    assert actions(result) == {}
+    row = next(s for s in result.statuses if s.name == "alpha")
+    assert (row.reason, row.suspended) == ("Suspended", True)
+    assert "Phi-3.5" in (world.out / "edge/default/alpha.yaml").read_text()
+
+
+def test_a_failed_action_backs_off_until_git_changes_it(world: World) -> None:
+    world.syncer.run_pass()
+    pinned = "  annotations: {modelsync.dev/chart-version: 9.9.9}\n"
+    world.origin.write("clusters/edge/alpha.yaml", workspace("alpha", extra=pinned))
+    world.origin.commit("pin a chart version that does not exist")
+    failed = world.syncer.run_pass()
+    assert actions(failed) == {"alpha": "upgrade:failed"}
+    assert "9.9.9 is not bundled" in failed.results[0].message
+    waiting = world.syncer.run_pass(full=True)
+    assert [s.name for s in waiting.waiting] == ["alpha"]
+    assert waiting.results == ()
+    world.origin.write("clusters/edge/alpha.yaml", workspace("alpha"))
+    world.origin.commit("unpin")
+    fixed = world.syncer.run_pass()
+    assert actions(fixed) == {}  # back to the deployed digest: nothing to do
+    assert fixed.waiting == ()
+
+
+def test_a_dry_run_changes_nothing(world: World) -> None:
+    result = world.syncer.run_pass(dry_run=True)
+    assert result.plan is not None
+    assert len(result.plan.actions()) == 4
+    assert not world.out.exists()
