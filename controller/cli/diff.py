@@ -1,0 +1,179 @@
+"""``modelsync diff``: what merging a change would do to each cluster's releases.
+
+Like ``flux diff`` / ``argocd app diff``: exit 0 when no release changes, 1 when some do,
+2 on errors. ``--format markdown`` writes a pull-request comment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from controller.adapters.bundled import load_bundle
+from controller.adapters.charts import ChartError, ChartSource
+from controller.adapters.gitsource import LocalRepository
+from controller.core.changes import Change, ChangeKind, compare, unified
+from controller.core.findings import Finding
+from controller.core.releases import DesiredRelease, desired_releases
+from controller.core.validation import validate_files
+
+_SIGN = {ChangeKind.ADDED: "+", ChangeKind.CHANGED: "~", ChangeKind.REMOVED: "-"}
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("diff", help="releases added, changed and removed between revs")
+    parser.add_argument("--base", required=True, metavar="REV", help="e.g. origin/main")
+    parser.add_argument("--head", default="HEAD", metavar="REV", help="default HEAD")
+    parser.add_argument("--repo", type=Path, default=Path(), help="a local repository (default .)")
+    parser.add_argument(
+        "--path", default="clusters", help="folder of the clusters (default clusters)"
+    )
+    parser.add_argument("--cluster", help="only this cluster")
+    parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    parser.add_argument("--no-manifests", action="store_true", help="values only, no rendering")
+    parser.set_defaults(handler=run)
+
+
+def releases_at(
+    repo: LocalRepository, commit: str, path: str, cluster: str | None
+) -> tuple[list[DesiredRelease], list[Finding]]:
+    bundle = load_bundle()
+    charts = ChartSource(bundle.charts_dir)
+    report = validate_files(
+        repo.read_tree(commit, path), schemas=bundle.schemas, catalog=bundle.catalog
+    )
+    releases = [
+        d
+        for c in report.clusters
+        if cluster in (None, c.name)
+        for d in desired_releases(c, charts.versions())
+    ]
+    return releases, [f for f in report.findings if f.is_error]
+
+
+def run(args: argparse.Namespace) -> int:
+    repo = LocalRepository(args.repo)
+    base, head = repo.resolve(args.base), repo.resolve(args.head)
+    before, _ = releases_at(repo, base, args.path, args.cluster)
+    after, errors = releases_at(repo, head, args.path, args.cluster)
+    held = {f.file for f in errors}  # invalid at head: the controller keeps their releases
+    changes = [
+        c
+        for c in compare(before, after)
+        if not (c.kind is ChangeKind.REMOVED and c.release.source in held)
+    ]
+    charts = ChartSource(load_bundle().charts_dir)
+    manifests = (
+        {}
+        if args.no_manifests
+        else {(c.cluster, c.namespace, c.name): _manifest_diff(charts, c) for c in changes}
+    )
+    writer = {"text": _text, "markdown": _markdown, "json": _json}[args.format]
+    sys.stdout.write(writer(changes, manifests, errors, base, head))
+    return 1 if changes else 0
+
+
+def _manifest_diff(charts: ChartSource, change: Change) -> str:
+    def render(release: DesiredRelease | None) -> str:
+        if release is None:
+            return ""
+        try:
+            return charts.render(release)
+        except ChartError as e:
+            return f"# cannot render: {e}\n"
+
+    name = f"{change.namespace}/{change.name}.yaml"
+    return unified(render(change.base), render(change.head), name)
+
+
+Manifests = dict[tuple[str, str, str], str]
+
+
+def _header(change: Change) -> str:
+    release = change.release
+    suspended = " (suspended)" if change.head is not None and change.head.suspended else ""
+    return (
+        f"{_SIGN[change.kind]} {change.namespace}/{change.name}  {release.chart} "
+        f"{release.chart_version}  {change.kind}{suspended}"
+    )
+
+
+def _text(
+    changes: list[Change], manifests: Manifests, errors: list[Finding], base: str, head: str
+) -> str:
+    lines = [f"modelsync diff {base[:12]}..{head[:12]}"]
+    for finding in errors:
+        lines.append(
+            f"! invalid at head: {finding.file}:{finding.line}: {finding.message} "
+            "(its release is kept as it is)"
+        )
+    cluster = None
+    for change in changes:
+        if change.cluster != cluster:
+            cluster = change.cluster
+            lines.append(f"cluster {cluster}")
+        lines.append("  " + _header(change))
+        body = change.values_diff() + manifests.get(
+            (change.cluster, change.namespace, change.name), ""
+        )
+        lines += ["      " + line for line in body.splitlines()]
+    if not changes:
+        lines.append("no release changes")
+    return "\n".join(lines) + "\n"
+
+
+def _markdown(
+    changes: list[Change], manifests: Manifests, errors: list[Finding], base: str, head: str
+) -> str:
+    out = [f"### modelsync diff `{base[:12]}..{head[:12]}`", ""]
+    if errors:
+        out.append(f"**{len(errors)} invalid file(s) at head** (their releases are kept):")
+        out += [f"- `{f.file}:{f.line}` {f.message}" for f in errors]
+        out.append("")
+    if not changes:
+        return "\n".join([*out, "No release changes."]) + "\n"
+    out += ["| | cluster | release | chart | change |", "|---|---|---|---|---|"]
+    for c in changes:
+        out.append(
+            f"| {_SIGN[c.kind]} | {c.cluster} | `{c.namespace}/{c.name}` | "
+            f"{c.release.chart} {c.release.chart_version} | {c.kind} |"
+        )
+    for c in changes:
+        body = c.values_diff() + manifests.get((c.cluster, c.namespace, c.name), "")
+        out += [
+            "",
+            f"<details><summary>{c.cluster}: {c.namespace}/{c.name}</summary>",
+            "",
+            "```diff",
+            body.rstrip(),
+            "```",
+            "</details>",
+        ]
+    return "\n".join(out) + "\n"
+
+
+def _json(
+    changes: list[Change], manifests: Manifests, errors: list[Finding], base: str, head: str
+) -> str:
+    data: dict[str, Any] = {
+        "base": base,
+        "head": head,
+        "invalid": [{"file": f.file, "line": f.line, "message": f.message} for f in errors],
+        "changes": [
+            {
+                "kind": str(c.kind),
+                "cluster": c.cluster,
+                "namespace": c.namespace,
+                "name": c.name,
+                "chart": c.release.chart,
+                "chartVersion": c.release.chart_version,
+                "valuesDiff": c.values_diff(),
+                "manifestDiff": manifests.get((c.cluster, c.namespace, c.name), ""),
+            }
+            for c in changes
+        ],
+    }
+    return json.dumps(data, indent=2) + "\n"

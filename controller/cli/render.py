@@ -1,0 +1,65 @@
+"""``modelsync render FILE``: the manifests one Workspace becomes, without a cluster.
+
+The Workspace is validated in its cluster (the nearest ``cluster.yaml`` above it), sized,
+turned into chart values and rendered with the Helm SDK, like ``helm template``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from controller.adapters.bundled import load_bundle
+from controller.adapters.charts import ChartError, ChartSource
+from controller.adapters.files import read_paths
+from controller.core.releases import desired_release
+from controller.core.validation import CLUSTER_FILE, validate_files
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("render", help="print the manifests a Workspace file becomes")
+    parser.add_argument("file", type=Path, metavar="FILE")
+    parser.add_argument("--values", action="store_true", help="print the chart values instead")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path: Path = args.file.resolve()
+    if not path.is_file():
+        print(f"modelsync render: no such file: {args.file}", file=sys.stderr)
+        return 2
+    cluster_dir = next((d for d in path.parents if (d / CLUSTER_FILE).is_file()), None)
+    if cluster_dir is None:
+        print(f"modelsync render: no {CLUSTER_FILE} above {args.file}", file=sys.stderr)
+        return 2
+    root = cluster_dir.parent
+    bundle = load_bundle()
+    report = validate_files(
+        read_paths([cluster_dir], root), schemas=bundle.schemas, catalog=bundle.catalog
+    )
+    name = path.relative_to(root).as_posix()
+    cluster = next((c for c in report.clusters if c.directory == cluster_dir.name), None)
+    result = next((w for w in cluster.workspaces if w.path == name), None) if cluster else None
+    if cluster is None or cluster.cluster is None or result is None or not result.valid:
+        errors = [f for f in report.findings if f.is_error and f.file in (name, "")] or [
+            f for f in report.findings if f.is_error
+        ]
+        for f in errors:
+            print(f"{f.file}:{f.line}:{f.column}: error: {f.field}: {f.message}", file=sys.stderr)
+        if not errors:
+            print(f"modelsync render: {args.file} is not a Workspace", file=sys.stderr)
+        return 1
+    charts = ChartSource(bundle.charts_dir)
+    release = desired_release(result, cluster.cluster, charts.versions())
+    if args.values:
+        sys.stdout.write(yaml.safe_dump(dict(release.values), sort_keys=False))
+        return 0
+    try:
+        sys.stdout.write(charts.render(release))
+    except ChartError as e:
+        print(f"modelsync render: {e}", file=sys.stderr)
+        return 1
+    return 0

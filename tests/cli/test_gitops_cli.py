@@ -1,0 +1,127 @@
+"""`modelsync sync`, `status`, `diff` and `render` on a local repository built commit by commit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from controller.cli.main import main
+from tests.support.gitserver import git
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of this repository's clusters/ as the first commit of a new repository."""
+    root = tmp_path / "clusters-repo"
+    for path in (REPO / "clusters").rglob("*.yaml"):
+        target = root / path.relative_to(REPO)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    git("init", "-q", "-b", "main", str(root))
+    commit(root, "initial")
+    monkeypatch.chdir(root)
+    return root
+
+
+def commit(root: Path, message: str) -> str:
+    git("add", "-A", cwd=root)
+    git("commit", "-q", "-m", message, cwd=root)
+    return git("rev-parse", "HEAD", cwd=root)
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    return code, capsys.readouterr().out
+
+
+def test_sync_twice_then_status(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "sync", "--repo", ".", "--cluster", "dev", "--out", "out")
+    assert code == 0, out
+    assert "install   ml-dev/phi-4-mini  ok" in out
+    assert "2 applied" in out
+    code, out = run(capsys, "sync", "--repo", ".", "--cluster", "dev", "--out", "out")
+    assert code == 0
+    assert "nothing to do, 2 releases in sync" in out
+    code, out = run(capsys, "status", "--out", "out")
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split() == [
+        "NAMESPACE",
+        "NAME",
+        "CLUSTER",
+        "REVISION",
+        "SUSPENDED",
+        "READY",
+        "MESSAGE",
+    ]
+    assert rows[1].split()[:6] == ["ml-dev", "phi-4-mini", "dev", "1", "False", "True"]
+    code, out = run(capsys, "status", "--out", "out", "--format", "json")
+    assert {r["reason"] for r in json.loads(out)} == {"InSync"}
+
+
+def test_sync_dry_run_and_usage_errors(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "sync", "--repo", ".", "--cluster", "dev", "--out", "out", "--dry-run")
+    assert code == 0
+    assert "would install   ml-dev/phi-4-mini" in out
+    assert not (repo / "out").exists()
+    assert main(["sync", "--repo", ".", "--cluster", "dev", "--target", "hydrate"]) == 2
+    assert "needs --out" in capsys.readouterr().err
+    assert main(["sync", "--repo", str(repo / "nowhere"), "--cluster", "dev", "--out", "o"]) == 2
+
+
+def test_diff_shows_added_changed_and_removed(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = git("rev-parse", "HEAD", cwd=repo)
+    prod = repo / "clusters/prod"
+    text = (prod / "mistral-7b-l4.yaml").read_text().replace('"8192"', '"4096"')
+    (prod / "mistral-7b-l4.yaml").write_text(text)
+    (prod / "gpt-oss-20b.yaml").unlink()
+    (repo / "clusters/dev/phi-4-mini.yaml").rename(repo / "clusters/dev/phi-4-mini-b.yaml")
+    renamed = (repo / "clusters/dev/phi-4-mini-b.yaml").read_text()
+    (repo / "clusters/dev/phi-4-mini-b.yaml").write_text(renamed.replace("phi-4-mini\n", "phi-b\n"))
+    commit(repo, "change")
+    code, out = run(capsys, "diff", "--base", base)
+    assert code == 1
+    assert "+ ml-dev/phi-b  workspace-inference 0.1.0  added" in out
+    assert "- ml-dev/phi-4-mini  workspace-inference 0.1.0  removed" in out
+    assert "- ml-inference/gpt-oss-20b" in out
+    assert "~ default/mistral-7b  workspace-inference 0.1.0  changed" in out
+    assert "-    maxModelLen: 8192" in out
+    assert "+    maxModelLen: 4096" in out
+    assert "+    maxModelLen: 4096" in out.split("head/default/mistral-7b.yaml")[1]  # manifests
+    code, out = run(capsys, "diff", "--base", base, "--format", "markdown", "--cluster", "prod")
+    assert out.startswith("### modelsync diff")
+    assert "| ~ | prod | `default/mistral-7b` | workspace-inference 0.1.0 | changed |" in out
+    assert "phi-b" not in out
+    code, out = run(capsys, "diff", "--base", "HEAD")
+    assert (code, out.splitlines()[-1]) == (0, "no release changes")
+
+
+def test_diff_keeps_releases_of_files_broken_at_head(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = git("rev-parse", "HEAD", cwd=repo)
+    (repo / "clusters/prod/gpt-oss-20b.yaml").write_text("kind: Workspace\nmetadata: [\n")
+    commit(repo, "break")
+    code, out = run(capsys, "diff", "--base", base)
+    assert code == 0
+    assert "! invalid at head: clusters/prod/gpt-oss-20b.yaml" in out
+
+
+def test_render_prints_manifests_or_values(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "render", "clusters/prod/llama-3-3-70b.yaml")
+    assert code == 0
+    assert "kind: Deployment" in out
+    assert "nvidia.com/gpu: 4" in out
+    code, out = run(capsys, "render", "clusters/prod/llama-3-3-70b.yaml", "--values")
+    assert "tensorParallelSize: 4" in out
+    (repo / "clusters/prod/bad.yaml").write_text(
+        "apiVersion: kaito.sh/v1beta1\nkind: Workspace\nmetadata: {name: bad}\nresource: {}\n"
+    )
+    assert main(["render", "clusters/prod/bad.yaml"]) == 1
+    assert "exactly one of inference and tuning" in capsys.readouterr().err
