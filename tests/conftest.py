@@ -1,3 +1,3 @@
 """Shared pytest fixtures: each plugin module in tests/support brings one kind of local server."""
 
-pytest_plugins = ["tests.support.gitfixtures"]
+pytest_plugins = ["tests.support.kubefixtures", "tests.support.gitfixtures"]
