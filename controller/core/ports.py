@@ -9,12 +9,12 @@ and in a cluster.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from controller.core.documents import SourceFile
 from controller.core.planning import ObservedRelease, Step
-from controller.core.status import ActionResult, WorkspaceStatus
+from controller.core.status import ActionResult, WorkloadState, WorkspaceStatus
 
 
 class TargetError(Exception):
@@ -42,8 +42,17 @@ class Source(Protocol):
 class Target(Protocol):
     kind: str
 
-    def observe(self) -> list[ObservedRelease]:
-        """This cluster's managed releases (and any same-named ones). Raises TargetError."""
+    def observe(self, namespaces: Sequence[str]) -> list[ObservedRelease]:
+        """The releases in these namespaces (the planner picks its own). Raises TargetError."""
+        ...
+
+    def drifted(self, observed: Sequence[ObservedRelease]) -> set[tuple[str, str]]:
+        """(namespace, name) of deployed releases whose live state differs from what they
+        applied. Raises TargetError."""
+        ...
+
+    def workloads(self) -> Mapping[tuple[str, str], WorkloadState]:
+        """What the target last saw of each release's workload (empty when it cannot see)."""
         ...
 
     def apply(self, step: Step, commit: str) -> ActionResult:

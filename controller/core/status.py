@@ -37,6 +37,21 @@ class ActionResult:
 
 
 @dataclass(frozen=True)
+class WorkloadState:
+    """What the cluster says of a release's Deployment or Job, where the target can see it.
+
+    ``conditions`` carries KAITO's Workspace conditions where they are observable:
+    ResourceReady and InferenceReady for a server, JobStarted and WorkspaceSucceeded for
+    a tuning Job.
+    """
+
+    kind: str
+    ready: bool | None
+    message: str = ""
+    conditions: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Event:
     """A Kubernetes Event to record against a Workspace's release."""
 
@@ -121,8 +136,13 @@ def summarize(
     now: str,
     previous: Mapping[tuple[str, str], WorkspaceStatus],
     stall_after: int = 5,
+    workloads: Mapping[tuple[str, str], WorkloadState] | None = None,
 ) -> list[WorkspaceStatus]:
-    """One row per Workspace of the cluster (valid or not) after a pass."""
+    """One row per Workspace of the cluster (valid or not) after a pass.
+
+    Where ``workloads`` knows a release's Deployment or Job, Ready follows it: an applied
+    release whose pods are not up yet is Progressing, not Ready.
+    """
     by_key = {(r.step.namespace, r.step.name): r for r in results}
     steps = {(s.namespace, s.name): s for s in plan.steps}
     rows: list[WorkspaceStatus] = []
@@ -165,6 +185,9 @@ def summarize(
             before=previous.get(key),
             stall_after=stall_after,
         )
+        workload = (workloads or {}).get(key)
+        if workload is not None and row.ready == "True":
+            row = _with_workload(row, workload)
         rows.append(_carry(previous, row, now))
     return rows
 
@@ -235,6 +258,15 @@ def _row(
     if step.action is not Action.NONE and before is not None:  # held back, e.g. by backoff
         return replace(before, reason=before.reason, message=before.message or step.reason)
     return replace(base, message=step.reason, revision=revision)
+
+
+def _with_workload(row: WorkspaceStatus, workload: WorkloadState) -> WorkspaceStatus:
+    extra = dict(workload.conditions)
+    if workload.ready:
+        return replace(row, extra=extra)
+    ready = "Unknown" if workload.ready is None else "False"
+    message = workload.message or f"waiting for the {workload.kind}"
+    return replace(row, ready=ready, reason="Progressing", message=message, extra=extra)
 
 
 def _carry(

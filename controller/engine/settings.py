@@ -23,7 +23,7 @@ from controller.adapters.charts import ChartSource
 from controller.adapters.gitauth import GitAuth
 from controller.adapters.gitsource import GitRef, GitSource, LocalSource
 from controller.adapters.hydrate import HydrateTarget
-from controller.core.planning import FailurePolicy, PlanPolicy
+from controller.core.planning import DriftPolicy, FailurePolicy, PlanPolicy
 from controller.core.ports import Source, Target
 from controller.engine.sync import Syncer
 
@@ -149,9 +149,13 @@ def check(settings: Settings) -> None:
         raise SettingsError(f"target must be helm or hydrate, got {settings.target!r}")
     if settings.target == "hydrate" and settings.out is None:
         raise SettingsError("the hydrate target needs --out DIR")
-    names = {p.value for p in FailurePolicy}
-    if settings.on_upgrade_failure not in names:
-        raise SettingsError(f"onUpgradeFailure must be one of {', '.join(sorted(names))}")
+    for key, value, allowed in (
+        ("onUpgradeFailure", settings.on_upgrade_failure, FailurePolicy),
+        ("drift", settings.drift, DriftPolicy),
+    ):
+        names = sorted(p.value for p in allowed)
+        if value not in names:
+            raise SettingsError(f"{key} must be one of {', '.join(names)}, got {value!r}")
     if sum(x is not None for x in (settings.branch, settings.tag, settings.commit)) > 1:
         raise SettingsError("give at most one of branch, tag and commit")
 

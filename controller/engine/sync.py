@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from controller.adapters.charts import ChartSource
 from controller.adapters.gitsource import GitError
 from controller.core.catalog import Catalog
-from controller.core.planning import Action, Plan, PlanPolicy, Step, plan
+from controller.core.planning import Action, DriftPolicy, Plan, PlanPolicy, Step, plan
 from controller.core.ports import Source, Target, TargetError
 from controller.core.releases import DesiredRelease, desired_releases, source_id
 from controller.core.schemas import SchemaSet
@@ -71,6 +71,8 @@ class PassResult:
     waiting: tuple[Step, ...] = ()  # held back by backoff
     statuses: tuple[WorkspaceStatus, ...] = ()
     events: tuple[Event, ...] = ()
+    fetch_seconds: float | None = None
+    drifted: tuple[str, ...] = ()  # namespace/name of releases whose live objects drifted
 
     @property
     def ok(self) -> bool:
@@ -116,6 +118,7 @@ class Syncer:
         self, *, full: bool = False, dry_run: bool = False, progress: Progress | None = None
     ) -> PassResult:
         started = self.clock()
+        timing: dict[str, float] = {}
 
         def stop(commit: str, *, error: str = "", skipped: str = "") -> PassResult:
             if error:
@@ -127,48 +130,74 @@ class Syncer:
                 skipped=skipped,
                 error=error,
                 statuses=tuple(self.statuses.values()),
+                fetch_seconds=timing.get("fetch"),
             )
 
         try:
             commit = self.source.fetch().commit
         except GitError as e:
+            timing["fetch"] = self.clock() - started
             return stop(self.commit, error=f"fetch failed: {e}")
-        due = full or self.backoff.pending() or started - self._last_full >= self.full_resync
-        if commit == self.commit and not due:
-            return stop(commit, skipped="commit unchanged")
-        if self.commit and not due:
-            try:
-                changed = self.source.changed_paths(self.commit, commit, self.directory)
-            except GitError as e:
-                return stop(
-                    self.commit, error=f"cannot diff {self.commit[:12]}..{commit[:12]}: {e}"
-                )
-            if changed is not None and not changed:
-                self.commit = commit
-                return stop(commit, skipped=f"no change under {self.directory}/")
+        timing["fetch"] = self.clock() - started
+        full = full or self.backoff.pending() or started - self._last_full >= self.full_resync
+        try:
+            skip = "" if full else self._unchanged(commit)
+        except GitError as e:
+            return stop(self.commit, error=f"cannot diff {self.commit[:12]}..{commit[:12]}: {e}")
+        if skip:
+            self.commit = commit
+            return stop(commit, skipped=skip)
         try:
             files = self.source.read_tree(commit, self.directory)
         except GitError as e:
             return stop(self.commit, error=f"cannot read {self.directory} at {commit[:12]}: {e}")
         report = self.validator.validate(files, cluster=self.cluster).cluster(self.cluster)
         if report is None or report.cluster is None:
-            where = f"{self.directory}/cluster.yaml"
             why = "is missing" if report is None else "is invalid"
-            return stop(self.commit, error=f"{where} {why} at {commit[:12]}; nothing applied")
+            return stop(
+                self.commit,
+                error=f"{self.directory}/cluster.yaml {why} at {commit[:12]}; nothing applied",
+            )
         desired = desired_releases(report, self.charts.versions())
         try:
-            observed = self.target.observe()
+            observed = self.target.observe(report.cluster.namespaces)
+            drifted = (
+                self.target.drifted(observed)
+                if full and self.policy.drift is not DriftPolicy.OFF
+                else set()
+            )
         except TargetError as e:
             return stop(self.commit, error=f"cannot read the {self.target.kind} target: {e}")
         held = {source_id(w.path) for w in report.workspaces if not w.valid}
         the_plan = plan(
-            desired, observed, cluster=self.cluster, policy=self.policy, held_sources=held
+            desired,
+            observed,
+            cluster=self.cluster,
+            policy=self.policy,
+            held_sources=held,
+            drifted=drifted,
         )
         results, waiting = ([], []) if dry_run else self._apply(the_plan, commit, progress)
         statuses = summarize(
-            report, the_plan, results, commit=commit, now=_iso(self.clock()), previous=self.statuses
+            report,
+            the_plan,
+            results,
+            commit=commit,
+            now=_iso(self.clock()),
+            previous=self.statuses,
+            workloads=self.target.workloads(),
         )
         events = [event_for(r) for r in results] + _validation_events(report, self.statuses)
+        events += [
+            Event(
+                ns,
+                name,
+                "DriftDetected",
+                "live objects differ from the release manifest",
+                warning=True,
+            )
+            for ns, name in sorted(drifted)
+        ]
         if not dry_run:
             self.statuses = {s.key: s for s in statuses}
             self.target.record(commit, statuses)
@@ -183,7 +212,19 @@ class Syncer:
             waiting=tuple(waiting),
             statuses=tuple(statuses),
             events=tuple(events),
+            fetch_seconds=timing["fetch"],
+            drifted=tuple(f"{ns}/{name}" for ns, name in sorted(drifted)),
         )
+
+    def _unchanged(self, commit: str) -> str:
+        """Why a pass on ``commit`` can be skipped without reading the tree, or ``""``."""
+        if commit == self.commit:
+            return "commit unchanged"
+        if self.commit:
+            changed = self.source.changed_paths(self.commit, commit, self.directory)
+            if changed is not None and not changed:
+                return f"no change under {self.directory}/"
+        return ""
 
     def _apply(
         self, the_plan: Plan, commit: str, progress: Progress | None

@@ -8,6 +8,7 @@ import pytest
 
 from controller.core.planning import (
     Action,
+    DriftPolicy,
     FailurePolicy,
     ObservedRelease,
     PlanPolicy,
@@ -247,3 +248,18 @@ def test_a_step_names_its_workspace() -> None:
         cluster=CLUSTER,
     ).steps[0]
     assert step.workspace == "the-ws"
+
+
+@pytest.mark.parametrize(
+    ("drift", "action"), [(DriftPolicy.WARN, Action.NONE), (DriftPolicy.CORRECT, Action.UPGRADE)]
+)
+def test_drifted_releases_are_reported_or_corrected(drift: DriftPolicy, action: Action) -> None:
+    result = plan(
+        [desired()],
+        [observed()],
+        cluster=CLUSTER,
+        policy=PlanPolicy(drift=drift),
+        drifted={("default", "phi")},
+    )
+    [step] = result.steps
+    assert (step.state, step.action) == (ReleaseState.DRIFTED, action)

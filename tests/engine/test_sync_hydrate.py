@@ -15,7 +15,7 @@ from controller.adapters.bundled import load_bundle
 from controller.adapters.charts import ChartSource
 from controller.adapters.gitsource import GitRef, GitSource
 from controller.adapters.hydrate import LEDGER, HydrateTarget
-from controller.core.planning import Action, PlanPolicy
+from controller.core.planning import Action, DriftPolicy, PlanPolicy
 from controller.engine.sync import Syncer
 from tests.support.gitserver import GitDaemon, OriginRepo
 
@@ -231,3 +231,18 @@ def test_a_dry_run_changes_nothing(world: World) -> None:
     assert result.plan is not None
     assert len(result.plan.actions()) == 4
     assert not world.out.exists()
+
+
+def test_an_edited_output_file_is_drift_reported_then_corrected(world: World) -> None:
+    world.syncer.run_pass()
+    edited = world.out / "edge/default/alpha.yaml"
+    edited.write_text(edited.read_text().replace("replicas: 1", "replicas: 5"))
+    warned = world.syncer.run_pass(full=True)
+    assert warned.drifted == ("default/alpha",)
+    assert [e.reason for e in warned.events] == ["DriftDetected"]
+    assert "replicas: 5" in edited.read_text()
+    world.syncer.policy = PlanPolicy(drift=DriftPolicy.CORRECT)
+    corrected = world.syncer.run_pass(full=True)
+    assert actions(corrected) == {"alpha": "upgrade:ok"}
+    assert "replicas: 5" not in edited.read_text()
+    assert world.syncer.run_pass(full=True).drifted == ()
