@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from controller import __version__
 from controller.adapters.bundled import BundleError
 from controller.adapters.gitsource import GitError
-from controller.cli import diff, presets, render, status, sync, validate
+from controller.cli import diff, presets, render, run, status, sync, validate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"modelsync {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (validate, diff, sync, status, render, presets):
+    for module in (validate, diff, sync, run, status, render, presets):
         module.register(commands)
     return parser
 

@@ -79,6 +79,7 @@ class WorkspaceStatus:
     since: str = ""  # last transition of Ready
     failures: int = 0
     extra: Mapping[str, str] = field(default_factory=dict)  # KAITO conditions where observed
+    kind: str = ""  # inference | tuning; "" when the file did not parse
 
     @property
     def key(self) -> tuple[str, str]:
@@ -185,6 +186,7 @@ def summarize(
             before=previous.get(key),
             stall_after=stall_after,
         )
+        row = replace(row, kind=ws.kind)
         workload = (workloads or {}).get(key)
         if workload is not None and row.ready == "True":
             row = _with_workload(row, workload)

@@ -7,8 +7,6 @@ registry, so tests do not share counters.
 
 from __future__ import annotations
 
-from collections import Counter
-
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client import Counter as PromCounter
 from prometheus_client.exposition import generate_latest
@@ -16,7 +14,6 @@ from prometheus_client.exposition import generate_latest
 from controller.engine.sync import PassResult
 
 _BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-WORKSPACE_STATES = ("ready", "progressing", "failed", "suspended", "invalid")
 
 
 class Metrics:
@@ -56,7 +53,13 @@ class Metrics:
             registry=r,
         )
         self.workspaces = Gauge(
-            "modelsync_workspaces", "Workspaces by state.", ["cluster", "state"], registry=r
+            "modelsync_workspaces",
+            "1 for each Workspace at its current state.",
+            ["cluster", "workspace_namespace", "workspace", "kind", "state"],
+            registry=r,
+        )
+        self.leader = Gauge(
+            "modelsync_leader", "1 while this replica holds the leader lease.", registry=r
         )
         self.helm_actions = PromCounter(
             "modelsync_helm_actions",
@@ -100,21 +103,28 @@ class Metrics:
                 self.last_commit.labels(cluster, result.commit).set(1)
                 self._commit = result.commit
         if result.statuses:
-            counts = Counter(
-                workspace_state(s.ready, s.reason, s.suspended) for s in result.statuses
-            )
-            for state in WORKSPACE_STATES:
-                self.workspaces.labels(cluster, state).set(counts.get(state, 0))
+            self.workspaces.clear()
+            for s in result.statuses:
+                state = workspace_state(s.ready, s.reason, s.suspended, s.stalled)
+                kind = s.kind or "unknown"
+                self.workspaces.labels(cluster, s.namespace, s.name, kind, state).set(1)
+
+    def standby(self) -> None:
+        """A replica without the lease exports no Workspace series (the leader does)."""
+        self.leader.set(0)
+        self.workspaces.clear()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
 
-def workspace_state(ready: str, reason: str, suspended: bool) -> str:
+def workspace_state(ready: str, reason: str, suspended: bool, stalled: bool = False) -> str:
+    """The ``state`` label (docs/contracts.md section 7)."""
     if suspended:
         return "suspended"
     if reason == "ValidationFailed":
         return "invalid"
     if ready == "True":
         return "ready"
-    return "failed" if reason.endswith("Failed") or reason == "ReleaseConflict" else "progressing"
+    failed = stalled or reason.endswith("Failed") or reason == "ReleaseConflict"
+    return "failed" if failed else "progressing"

@@ -99,30 +99,30 @@ _KEYS = {
 }
 
 
-def load_settings(path: Path, **overrides: Any) -> Settings:
+def load_settings(config: Path, /, **overrides: Any) -> Settings:
     """Settings from a config file (contracts section 6); non-None overrides win."""
     try:
-        data = path.read_bytes()
+        data = config.read_bytes()
     except OSError as e:
-        raise SettingsError(f"cannot read {path}: {e.strerror}") from e
+        raise SettingsError(f"cannot read {config}: {e.strerror}") from e
     if len(data) > MAX_CONFIG_BYTES:
-        raise SettingsError(f"{path} is over {MAX_CONFIG_BYTES} bytes")
+        raise SettingsError(f"{config} is over {MAX_CONFIG_BYTES} bytes")
     try:
         raw = yaml.safe_load(data) or {}
     except yaml.YAMLError as e:
-        raise SettingsError(f"{path} is not valid YAML: {e}") from e
+        raise SettingsError(f"{config} is not valid YAML: {e}") from e
     if not isinstance(raw, dict):
-        raise SettingsError(f"{path} must hold a mapping")
+        raise SettingsError(f"{config} must hold a mapping")
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "repo":
-            values |= _repo(value, path)
+            values |= _repo(value, config)
         elif key == "charts":
             values["charts_repository"] = str((value or {}).get("repository") or "")
         elif key in _KEYS:
             values[_KEYS[key]] = value
         else:
-            raise SettingsError(f"{path}: unknown key {key!r}")
+            raise SettingsError(f"{config}: unknown key {key!r}")
     for name in ("interval", "timeout"):
         if name in values:
             values[name] = duration(values[name])

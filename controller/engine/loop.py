@@ -1,0 +1,202 @@
+"""The controller loop: passes on a jittered interval, at once on a webhook, leader only.
+
+One thread runs passes (one concurrency model: plain threads and an ``Event`` as the work
+queue; a pass already handles every Workspace, so triggers coalesce into the next pass).
+A failed pass is retried sooner, backing off exponentially up to the interval. Stopping
+lets the pass in flight finish; nothing is interrupted half-applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from controller.core.status import Event
+from controller.engine.metrics import Metrics
+from controller.engine.sync import PassResult, Syncer
+
+log = logging.getLogger(__name__)
+
+
+class EventSink(Protocol):
+    def record(self, events: Sequence[Event]) -> None: ...
+
+
+class Leadership(Protocol):
+    @property
+    def is_leader(self) -> bool: ...
+
+
+@dataclass
+class _Always:
+    is_leader: bool = True
+
+
+class Controller:
+    """Runs a Syncer's passes until stopped."""
+
+    def __init__(
+        self,
+        syncer: Syncer,
+        *,
+        interval: float = 60.0,
+        jitter: float = 0.1,
+        metrics: Metrics | None = None,
+        events: EventSink | None = None,
+        leadership: Leadership | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.syncer = syncer
+        self.interval = interval
+        self.jitter = jitter
+        self.metrics = metrics or Metrics()
+        self.events = events
+        self.leadership = leadership or _Always()
+        self.clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._reasons: list[str] = []
+        self._thread: threading.Thread | None = None
+        self.last: PassResult | None = None
+        self.passes = 0
+        self.heartbeat = clock()
+        self._failures = 0
+
+    # -- triggers --------------------------------------------------------------------
+
+    def trigger(self, reason: str) -> None:
+        """Ask for a pass now (a webhook, a signal); triggers before it starts coalesce."""
+        with self._lock:
+            self._reasons.append(reason)
+        self._wake.set()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="modelsync-loop", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def run(self) -> None:
+        first = True
+        while not self._stop.is_set():
+            if not first:
+                self._wake.wait(self._delay())
+            first = False
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            with self._lock:
+                reasons, self._reasons = self._reasons, []
+            self.heartbeat = self.clock()
+            if not self.leadership.is_leader:
+                self.metrics.standby()
+                continue
+            self.metrics.leader.set(1)
+            self.run_once(full=bool(reasons) and "resync" in reasons, reasons=reasons)
+
+    def run_once(self, *, full: bool = False, reasons: Sequence[str] = ()) -> PassResult:
+        if reasons:
+            log.info("pass triggered by %s", ", ".join(reasons))
+        try:
+            result = self.syncer.run_pass(full=full)
+        except Exception:  # a bug must not kill the loop; the next pass starts clean
+            log.exception("reconcile pass crashed")
+            result = PassResult(
+                self.syncer.cluster,
+                self.syncer.commit,
+                0.0,
+                error="internal error (see the controller log)",
+            )
+        self.last = result
+        self.passes += 1
+        self.heartbeat = self.clock()
+        self._failures = self._failures + 1 if result.error else 0
+        self.metrics.observe(result, now=self.clock())
+        if self.events is not None and result.events:
+            try:
+                self.events.record(result.events)
+            except Exception:  # events are best effort
+                log.exception("could not record events")
+        self._log(result)
+        return result
+
+    def _delay(self) -> float:
+        base = self.interval
+        if self._failures:
+            base = min(self.interval, 5.0 * 2 ** (self._failures - 1))
+        return max(0.0, base * (1 + self._rng.uniform(-self.jitter, self.jitter)))
+
+    def _log(self, result: PassResult) -> None:
+        if result.error:
+            log.warning("pass failed after %.2fs: %s", result.seconds, result.error)
+        elif result.skipped:
+            log.debug("pass skipped (%s) in %.3fs", result.skipped, result.seconds)
+        else:
+            failed = sum(1 for r in result.results if not r.ok)
+            log.info(
+                "pass at %s: %d applied, %d failed, %d waiting, %.2fs",
+                result.commit[:12],
+                len(result.results) - failed,
+                failed,
+                len(result.waiting),
+                result.seconds,
+            )
+
+    # -- what /status shows ------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        last = self.last
+        return {
+            "cluster": self.syncer.cluster,
+            "leader": self.leadership.is_leader,
+            "passes": self.passes,
+            "commit": self.syncer.commit,
+            "lastPass": None
+            if last is None
+            else {
+                "commit": last.commit,
+                "seconds": round(last.seconds, 4),
+                "error": last.error,
+                "skipped": last.skipped,
+                "applied": sum(1 for r in last.results if r.ok),
+                "failed": sum(1 for r in last.results if not r.ok),
+                "refusedPrune": last.plan.refused_prune if last.plan else "",
+            },
+            "workspaces": [
+                {
+                    "cluster": s.cluster,
+                    "namespace": s.namespace,
+                    "name": s.name,
+                    "release": s.release,
+                    "file": s.file,
+                    "revision": s.revision,
+                    "suspended": s.suspended,
+                    "ready": s.ready,
+                    "reason": s.reason,
+                    "message": s.message,
+                    "commit": s.commit,
+                    "stalled": s.stalled,
+                    "since": s.since,
+                    "conditions": s.conditions(),
+                }
+                for s in sorted(self.syncer.statuses.values(), key=lambda s: s.key)
+            ],
+        }
