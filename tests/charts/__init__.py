@@ -1,0 +1,1 @@
+"""Tests of the Helm charts in charts/ with the real Helm SDK."""
