@@ -46,8 +46,8 @@ demo: $(VENV)/.installed
 	$(BIN)/modelsync status --out $(DEMO_OUT)
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check controller tests bench presets/runtime
-	$(BIN)/ruff format --check controller tests bench presets/runtime
+	$(BIN)/ruff check controller tests bench charts presets/runtime
+	$(BIN)/ruff format --check controller tests bench charts presets/runtime
 	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.installed

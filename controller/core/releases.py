@@ -135,9 +135,10 @@ def desired_release(
     if image:
         common["image"] = _image(image)
     if ws.tuning is not None:
-        values = common | _tuning_values(ws, preset.target_modules)
+        ours = common | _tuning_values(ws, preset.target_modules)
     else:
-        values = common | _inference_values(ws, cluster, placement, preset.vllm_extra_args)
+        ours = common | _inference_values(ws, cluster, placement, preset.vllm_extra_args)
+    values = deep_merge(cluster.charts.get("values", {}).get(chart, {}), ours)
     return DesiredRelease(
         name=release_name(ws.name),
         namespace=result.namespace,
@@ -150,6 +151,17 @@ def desired_release(
         source=result.path,
         suspended=ws.suspended,
     )
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``, mappings merged key by key (as Helm merges values)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _pool(placement: Placement) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.core.releases import DesiredRelease, desired_releases
-from tests.core.conftest import Validate, workspace
+from tests.core.conftest import CLUSTER, Validate, workspace
 
 VERSIONS = {"workspace-inference": "0.1.0", "workspace-tuning": "0.1.0"}
 
@@ -149,3 +149,22 @@ def test_private_presets_use_their_image(validate: Validate) -> None:
         "repository": "acme.io/phi",
         "tag": "1.0@sha256:abc",
     }
+
+
+def test_cluster_chart_values_apply_under_the_controllers_own(validate: Validate) -> None:
+    cluster = CLUSTER.replace(
+        "spec:\n",
+        "spec:\n  charts:\n    values:\n      workspace-inference:\n"
+        "        image: {repository: mirror.local/inference}\n"
+        "        serviceMonitor: {enabled: true}\n"
+        "        vllm: {tensorParallelSize: 8, port: 8000}\n",
+    )
+    report = validate(
+        {"clusters/test/cluster.yaml": cluster, "clusters/test/w.yaml": workspace(PHI)}
+    )
+    assert report.errors == 0, report.findings
+    [r] = desired_releases(report.clusters[0], VERSIONS)
+    assert r.values["image"] == {"repository": "mirror.local/inference"}
+    assert r.values["serviceMonitor"] == {"enabled": True}
+    assert r.values["vllm"]["port"] == 8000
+    assert r.values["vllm"]["tensorParallelSize"] == 1  # sizing wins over the cluster
