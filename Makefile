@@ -16,14 +16,15 @@ PYTEST_ARGS ?=
 # reads the environment the process started with, so it is set here, not in conftest).
 export KUBECACHEDIR := $(CURDIR)/.modelsync/kubecache
 
-.PHONY: help demo test test-fast lint typecheck unit runtime-test charts bench clean
+.PHONY: help demo test test-fast lint typecheck unit runtime-test charts bench bench-runtime clean
 
 help:
 	@echo "make demo       sync clusters/dev into $(DEMO_OUT) (hydrate target) and print the status"
 	@echo "make test       everything CI runs (includes the slow vLLM/PEFT tests)"
 	@echo "make test-fast  the same without the slow tests"
 	@echo "make charts     package charts/ into dist/charts with an index.yaml"
-	@echo "make bench      run the benchmarks in bench/ (JSON on stdout)"
+	@echo "make bench      run the controller benchmarks in bench/ (JSON on stdout)"
+	@echo "make bench-runtime  vLLM serving and trainer throughput on this machine"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +70,11 @@ charts: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/validate.py
+	$(BIN)/python bench/gitsource.py
+	$(BIN)/python bench/sync.py
+
+bench-runtime: $(RUNTIME_VENV)/.installed
+	$(RBIN)/python bench/runtime.py
 
 clean:
 	rm -rf $(VENV) $(RUNTIME_VENV) dist .modelsync .mypy_cache .ruff_cache

@@ -85,7 +85,6 @@ def _secret(path: Path) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per probe or scrape
     logging.basicConfig(
         level=args.log_level,
         stream=sys.stderr,

@@ -148,6 +148,8 @@ class Server:
     def __init__(self, app: App, listen: str) -> None:
         host, _, port = listen.rpartition(":")
         bind = host or "0.0.0.0"  # noqa: S104 - a pod listens on all its interfaces
+        # One log line per probe and scrape is noise; rejected webhooks are logged by App.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = make_server(bind, int(port), app, threaded=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="modelsync-http", daemon=True
