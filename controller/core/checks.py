@@ -61,6 +61,7 @@ def check_workspace(ws: Workspace, catalog: Catalog) -> tuple[list[Finding], Pre
             )
         )
         return findings, None
+    findings += _inference_findings(ws) if ws.inference is not None else _tuning_findings(ws)
     ref = ws.preset
     if ref is None:
         findings.append(at(doc, base, "missing required field 'preset'", code="schema"))
@@ -98,10 +99,17 @@ def check_workspace(ws: Workspace, catalog: Catalog) -> tuple[list[Finding], Pre
                 code="access",
             )
         )
-    if ws.inference is not None:
-        findings.extend(_inference_findings(ws, preset))
     if ws.tuning is not None:
-        findings.extend(_tuning_findings(ws, preset))
+        findings.extend(_tuning_preset_findings(ws, preset))
+    elif not preset.vllm_supported:
+        findings.append(
+            at(
+                doc,
+                (*base, "preset", "name"),
+                f"preset {preset.name!r} has no vLLM runtime",
+                code="runtime",
+            )
+        )
     return findings, preset
 
 
@@ -118,18 +126,10 @@ def _annotation_findings(ws: Workspace) -> list[Finding]:
     ]
 
 
-def _inference_findings(ws: Workspace, preset: Preset) -> list[Finding]:
+def _inference_findings(ws: Workspace) -> list[Finding]:
+    """Adapters and inline vLLM config: what needs no preset to judge."""
     assert ws.inference is not None
     doc, findings = ws.document, []
-    if not preset.vllm_supported:
-        findings.append(
-            at(
-                doc,
-                ("inference", "preset", "name"),
-                f"preset {preset.name!r} has no vLLM runtime",
-                code="runtime",
-            )
-        )
     adapters = ws.inference.adapters
     if len(adapters) > MAX_ADAPTERS:
         findings.append(
@@ -218,7 +218,7 @@ def _vllm_config_findings(ws: Workspace, config: Mapping[str, Any]) -> list[Find
     return findings
 
 
-def _tuning_findings(ws: Workspace, preset: Preset) -> list[Finding]:
+def _tuning_preset_findings(ws: Workspace, preset: Preset) -> list[Finding]:
     assert ws.tuning is not None
     doc, tuning, findings = ws.document, ws.tuning, []
     if not preset.tuning_methods:
@@ -240,6 +240,15 @@ def _tuning_findings(ws: Workspace, preset: Preset) -> list[Finding]:
                 code="tuning",
             )
         )
+    if isinstance(tuning.config, Mapping):
+        findings.extend(_training_config_findings(ws, preset))
+    return findings
+
+
+def _tuning_findings(ws: Workspace) -> list[Finding]:
+    """Input, output and count: what needs no preset to judge."""
+    assert ws.tuning is not None
+    doc, tuning, findings = ws.document, ws.tuning, []
     sources = [key for key in ("urls", "image", "volumeSource") if key in tuning.input]
     if len(sources) != 1:
         findings.append(
@@ -281,8 +290,6 @@ def _tuning_findings(ws: Workspace, preset: Preset) -> list[Finding]:
                 severity=Severity.WARNING,
             )
         )
-    if isinstance(tuning.config, Mapping):
-        findings.extend(_training_config_findings(ws, preset))
     return findings
 
 

@@ -271,7 +271,8 @@ class Validator:
                     doc,
                     ("metadata", "namespace") if ws.namespace else ("metadata",),
                     f"namespace {namespace!r} is not allowed in cluster {spec.name} "
-                    f"(allowed: {', '.join(spec.namespaces)})",
+                    f"(allowed: {', '.join(spec.namespaces)})"
+                    + did_you_mean(namespace, spec.namespaces),
                     code="namespace",
                 )
             )

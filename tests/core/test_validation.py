@@ -350,3 +350,13 @@ def test_workspaces_outside_any_cluster_are_checked_alone(validate: Validate) ->
     assert report.findings == ()
     assert report.orphans[0].placement is None
     assert report.orphans[0].valid
+
+
+def test_independent_problems_are_reported_together(validate: Validate) -> None:
+    body = PHI.replace("phi-3.5-mini-instruct", "phi-3.5-mini-instrut") + (
+        "  adapters:\n    - source: {name: a, image: r/a:1, volumeSource: {emptyDir: {}}}\n"
+    )
+    report = validate({"clusters/test/w.yaml": workspace(body, namespace="team-b")})
+    assert {f.code for f in errors(report)} == {"preset", "adapters", "namespace"}
+    namespace = next(f for f in errors(report) if f.code == "namespace")
+    assert "did you mean 'team-a'" in namespace.message
