@@ -101,6 +101,13 @@ def _header(change: Change) -> str:
     )
 
 
+def _body(change: Change, manifests: Manifests) -> str:
+    """Values and manifest diffs; a removal is said in its header line alone."""
+    if change.kind is ChangeKind.REMOVED:
+        return ""
+    return change.values_diff() + manifests.get((change.cluster, change.namespace, change.name), "")
+
+
 def _text(
     changes: list[Change], manifests: Manifests, errors: list[Finding], base: str, head: str
 ) -> str:
@@ -116,10 +123,7 @@ def _text(
             cluster = change.cluster
             lines.append(f"cluster {cluster}")
         lines.append("  " + _header(change))
-        body = change.values_diff() + manifests.get(
-            (change.cluster, change.namespace, change.name), ""
-        )
-        lines += ["      " + line for line in body.splitlines()]
+        lines += ["      " + line for line in _body(change, manifests).splitlines()]
     if not changes:
         lines.append("no release changes")
     return "\n".join(lines) + "\n"
@@ -142,7 +146,9 @@ def _markdown(
             f"{c.release.chart} {c.release.chart_version} | {c.kind} |"
         )
     for c in changes:
-        body = c.values_diff() + manifests.get((c.cluster, c.namespace, c.name), "")
+        body = _body(c, manifests)
+        if not body:
+            continue
         out += [
             "",
             f"<details><summary>{c.cluster}: {c.namespace}/{c.name}</summary>",
