@@ -102,6 +102,7 @@ class HydrateTarget:
                     LABEL_DIGEST: entry["digest"],
                     LABEL_SOURCE: source_id(entry["source"]),
                 },
+                commit=entry.get("commit", ""),
             )
             for entry in releases.values()
         ]

@@ -65,6 +65,7 @@ class ObservedRelease:
     chart: str = ""
     chart_version: str = ""
     previous_deployed: int | None = None  # the newest earlier revision that was deployed
+    commit: str = ""  # the Git commit the current revision was applied from, where known
 
     @property
     def key(self) -> tuple[str, str]:

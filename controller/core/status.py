@@ -244,7 +244,8 @@ def _row(
             commit=before.commit if before else "",
         )
     if step.state is ReleaseState.IN_SYNC:
-        kept = before.commit if before and before.ready == "True" else commit
+        applied = step.observed.commit if step.observed else ""
+        kept = applied or (before.commit if before and before.ready == "True" else commit)
         return replace(
             base,
             ready="True",
