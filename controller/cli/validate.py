@@ -11,13 +11,14 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from controller.adapters.bundled import load_bundle
 from controller.adapters.files import read_paths
 from controller.core.findings import Finding, Severity
-from controller.core.validation import Report, WorkspaceResult, validate_files
+from controller.core.validation import CLUSTER_FILE, Report, WorkspaceResult, validate_files
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,19 +49,72 @@ def run(args: argparse.Namespace) -> int:
         print(f"modelsync validate: no such file or directory: {missing[0]}", file=sys.stderr)
         return 2
     bundle = load_bundle()
-    files = read_paths(paths, Path.cwd())
-    report = validate_files(
+    expanded, wanted = in_context(paths)
+    files = read_paths(expanded, Path.cwd())
+    full = validate_files(
         files, schemas=bundle.schemas, catalog=bundle.catalog, cluster=args.cluster
     )
+    pools = pool_usage(full)  # pools are the whole cluster's, even when one file is asked about
+    report = focus(full, wanted)
     out = sys.stdout
     if args.format == "json":
-        json.dump(report_json(report), out, indent=2)
+        json.dump(report_json(report, pools), out, indent=2)
         out.write("\n")
     elif args.format == "github":
         write_github(report, out)
     else:
-        write_text(report, out, explain=args.explain)
+        write_text(report, pools, out, explain=args.explain)
     return 1 if report.errors else 0
+
+
+def in_context(paths: list[Path]) -> tuple[list[Path], set[str]]:
+    """Files inside a cluster directory are validated with their whole cluster (fit,
+    capacity and unique names depend on the neighbours). Returns what to read and which
+    files to report on; an empty set (a directory was given) means everything."""
+    cwd = Path.cwd().absolute()
+    expanded: list[Path] = []
+    wanted: set[str] = set()
+    everything = False
+    for path in paths:
+        absolute = path.absolute()
+        home = next((d for d in absolute.parents if (d / CLUSTER_FILE).is_file()), None)
+        if path.is_file() and home is not None and absolute.is_relative_to(cwd):
+            expanded.append(home)
+            wanted.add(absolute.relative_to(cwd).as_posix())
+        else:
+            expanded.append(path)
+            everything = True
+    return expanded, set() if everything else wanted
+
+
+def focus(report: Report, wanted: set[str]) -> Report:
+    if not wanted:
+        return report
+    keep = wanted | {f"{c.directory}/{CLUSTER_FILE}" for c in report.clusters} | {""}
+    clusters = tuple(
+        replace(c, workspaces=tuple(w for w in c.workspaces if w.path in wanted))
+        for c in report.clusters
+    )
+    findings = [f for f in report.findings if f.file in keep]
+    findings += _capacity_for(report, wanted)
+    return Report(clusters, tuple(findings), len(wanted), report.orphans)
+
+
+def _capacity_for(report: Report, wanted: set[str]) -> list[Finding]:
+    """An over-capacity pool concerns every Workspace on it, whichever one the packing left
+    out: repeat the finding at the files asked about."""
+    results = [w for c in report.clusters for w in c.workspaces]
+    pool_of = {w.path: (w.cluster, w.placement.pool.name) for w in results if w.placement}
+    full = {
+        pool_of[f.file]: f for f in report.findings if f.code == "capacity" and f.file in pool_of
+    }
+    extra = []
+    for w in results:
+        finding = full.get(pool_of.get(w.path, ("", "")))
+        if w.path in wanted and finding is not None and finding.file != w.path and w.workspace:
+            where = w.workspace.document.locate(("resource",))
+            extra.append(replace(finding, file=w.path, line=where.line, column=where.column))
+    return extra
 
 
 def workspaces(report: Report) -> list[WorkspaceResult]:
@@ -91,7 +145,9 @@ def _summary(result: WorkspaceResult) -> str:
     )
 
 
-def write_text(report: Report, out: TextIO, *, explain: bool = False) -> None:
+def write_text(
+    report: Report, pools: list[tuple[str, int, int]], out: TextIO, *, explain: bool = False
+) -> None:
     for finding in report.findings:
         out.write(_label(finding) + "\n")
     results = workspaces(report)
@@ -101,7 +157,7 @@ def write_text(report: Report, out: TextIO, *, explain: bool = False) -> None:
             out.write(f"ok  {line}\n")
         if explain and result.placement is not None:
             out.write("\n".join(result.placement.explain) + "\n")
-    for name, used, have in pool_usage(report):
+    for name, used, have in pools:
         out.write(f"pool {name}: {used} of {have} GPUs requested\n")
     counts: dict[Severity, int] = defaultdict(int)
     for finding in report.findings:
@@ -136,7 +192,7 @@ def pool_usage(report: Report) -> list[tuple[str, int, int]]:
     return rows
 
 
-def report_json(report: Report) -> dict[str, Any]:
+def report_json(report: Report, pools: list[tuple[str, int, int]]) -> dict[str, Any]:
     def placement(result: WorkspaceResult) -> dict[str, Any] | None:
         p = result.placement
         if p is None:
@@ -182,8 +238,7 @@ def report_json(report: Report) -> dict[str, Any]:
             for r in workspaces(report)
         ],
         "pools": [
-            {"pool": name, "gpusRequested": used, "gpus": have}
-            for name, used, have in pool_usage(report)
+            {"pool": name, "gpusRequested": used, "gpus": have} for name, used, have in pools
         ],
     }
 

@@ -145,3 +145,18 @@ def test_presets_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
     assert "does NOT fit" not in shown.split("A100-80GB")[1]
     assert main(["presets", "show", "phi-3.5-mini-instrut"]) == 2
     assert "did you mean 'phi-3.5-mini-instruct'" in capsys.readouterr().err
+
+
+def test_one_file_is_validated_in_its_cluster(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prod = repo / "clusters/prod"
+    for i in range(4):  # fill the a100 pool (max 4 nodes x 1 GPU)
+        (prod / f"w{i}.yaml").write_text(GOOD.replace("{name: phi}", f"{{name: w{i}}}"))
+    (prod / "new.yaml").write_text(GOOD.replace("{name: phi}", "{name: new}"))
+    code, out = run(capsys, "clusters/prod/new.yaml")
+    assert code == 1
+    assert "clusters/prod/new.yaml" in out
+    assert "over capacity" in out
+    assert "pool prod/a100: 4 of 4 GPUs requested" in out
+    assert "w0.yaml" not in out
