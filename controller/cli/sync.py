@@ -46,6 +46,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument("--out", type=Path, metavar="DIR", help="hydrate: output directory")
     parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        metavar="FILE",
+        help="helm: kubeconfig (default: in-cluster, else $KUBECONFIG or ~/.kube/config)",
+    )
+    parser.add_argument("--context", help="helm: kubeconfig context (default: current)")
+    parser.add_argument(
         "--state-dir",
         type=Path,
         default=Path(".modelsync/state"),
@@ -75,6 +82,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         state_dir=args.state_dir,
         force=args.force,
         prune=not args.no_prune,
+        kubeconfig=args.kubeconfig,
+        kube_context=args.context,
     )
     check(settings)
     return settings

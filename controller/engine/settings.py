@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping
+import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,10 @@ from controller.adapters.bundled import load_bundle
 from controller.adapters.charts import ChartSource
 from controller.adapters.gitauth import GitAuth
 from controller.adapters.gitsource import GitRef, GitSource, LocalSource
+from controller.adapters.helmtarget import HelmTarget
 from controller.adapters.hydrate import HydrateTarget
+from controller.adapters.kube import KubeClient, KubeConnection
+from controller.adapters.leader import LeaderElector
 from controller.core.planning import DriftPolicy, FailurePolicy, PlanPolicy
 from controller.core.ports import Source, Target
 from controller.engine.sync import Syncer
@@ -69,6 +73,9 @@ class Settings:
     credentials_dir: Path = Path("/etc/modelsync/git")
     webhook_dir: Path = Path("/etc/modelsync/webhook")
     leader_election: Mapping[str, Any] = field(default_factory=dict)
+    kubeconfig: Path | None = None  # None: in-cluster, else $KUBECONFIG or ~/.kube/config
+    kube_context: str | None = None
+    request_timeout: float = 30.0  # per Kubernetes API request (Helm actions: timeout)
 
     @property
     def local(self) -> bool:
@@ -81,6 +88,7 @@ class Settings:
             max_prune_ratio=self.max_prune_ratio,
             force=self.force,
             on_failure=FailurePolicy(self.on_upgrade_failure),
+            drift=DriftPolicy(self.drift),
         )
 
 
@@ -186,14 +194,63 @@ def build_charts(settings: Settings) -> ChartSource:
     )
 
 
+def build_connection(settings: Settings) -> KubeConnection:
+    """How to reach the cluster: the kubeconfig and context given, or in-cluster."""
+    return KubeConnection.detect(
+        settings.kubeconfig, settings.kube_context, request_timeout=settings.request_timeout
+    )
+
+
+_LEADER_KEYS = {"enabled", "leaseName", "leaseDuration", "renewDeadline", "retryPeriod"}
+
+
+def build_leader(
+    settings: Settings,
+    client: KubeClient,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    on_change: Callable[[bool], None] | None = None,
+) -> LeaderElector | None:
+    """The Lease elector ``leaderElection`` asks for, or None when it is disabled.
+
+    The Lease lives in ``POD_NAMESPACE`` with ``POD_NAME`` as the holder's identity
+    (contracts section 6); outside a pod, the host name in namespace ``default``.
+    """
+    config = dict(settings.leader_election)
+    unknown = set(config) - _LEADER_KEYS
+    if unknown:
+        raise SettingsError(f"unknown key leaderElection.{sorted(unknown)[0]}")
+    if not config.get("enabled", True):
+        return None
+    try:
+        return LeaderElector(
+            client,
+            namespace=environ.get("POD_NAMESPACE") or "default",
+            identity=environ.get("POD_NAME") or socket.gethostname(),
+            name=str(config.get("leaseName") or "modelsync"),
+            lease_duration=duration(config.get("leaseDuration", 15)),
+            renew_deadline=duration(config.get("renewDeadline", 10)),
+            retry_period=duration(config.get("retryPeriod", 2)),
+            on_change=on_change,
+        )
+    except ValueError as e:
+        raise SettingsError(f"leaderElection: {e}") from e
+
+
 def build_syncer(settings: Settings, target: Target | None = None) -> Syncer:
-    """A Syncer for the settings; ``target`` overrides the one the settings name."""
+    """A Syncer for the settings; ``target`` overrides the one the settings name.
+
+    For the helm target, ``syncer.target.connection`` is the cluster connection that the
+    leader election and the event recorder can share.
+    """
     check(settings)
     bundle = load_bundle()
     charts = build_charts(settings)
-    if target is None:
-        if settings.target != "hydrate":
-            raise SettingsError("the helm target needs a cluster connection (modelsync run)")
+    if target is None and settings.target == "helm":
+        target = HelmTarget(
+            build_connection(settings), charts, settings.cluster, timeout=settings.timeout
+        )
+    elif target is None:
         assert settings.out is not None
         target = HydrateTarget(settings.out, charts, settings.cluster)
     return Syncer(

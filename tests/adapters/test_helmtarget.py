@@ -1,0 +1,475 @@
+"""The helm target against the emulated API server: the real Helm SDK, nothing patched.
+
+Each test validates a few Workspaces with the real core, plans against what the target
+observes and applies the plan, as one reconcile pass does (without Git; the engine test
+adds that), then looks at the release records and objects in the emulator.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import gzip
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+import helm_python as helm
+import pytest
+
+from controller.adapters.bundled import load_bundle
+from controller.adapters.charts import ChartSource
+from controller.adapters.helmtarget import LABEL_COMMIT, HelmTarget
+from controller.adapters.kube import KubeConnection
+from controller.core.documents import SourceFile
+from controller.core.planning import (
+    Action,
+    DriftPolicy,
+    FailurePolicy,
+    ObservedRelease,
+    PlanPolicy,
+    ReleaseState,
+    Step,
+    plan,
+)
+from controller.core.ports import TargetError
+from controller.core.releases import DesiredRelease, desired_releases
+from controller.core.status import ActionResult
+from controller.core.validation import validate_files
+from tests.support.kubeapi import KubeApi
+
+CHARTS = ChartSource(load_bundle().charts_dir)
+COMMIT = "c0ffee" + "0" * 34
+DEFAULT = PlanPolicy()
+CLUSTER = """\
+apiVersion: modelsync.dev/v1alpha1
+kind: Cluster
+metadata: {name: edge}
+spec:
+  namespaces: [default, team-a]
+  nodePools:
+    - {name: l4, gpu: L4, gpusPerNode: 1, nodes: 8}
+"""
+TUNING = """\
+apiVersion: kaito.sh/v1beta1
+kind: Workspace
+metadata: {name: tune, namespace: team-a}
+resource: {}
+tuning:
+  preset: {name: phi-3.5-mini-instruct}
+  method: lora
+  input: {urls: ["https://example.com/data.parquet"]}
+  output: {image: registry.example.com/adapters/tune:1, imagePushSecret: push}
+"""
+
+
+def inference(name: str, *, context: int | None = None, namespace: str = "default") -> str:
+    annotations = (
+        f"  annotations: {{modelsync.dev/max-model-len: '{context}'}}\n" if context else ""
+    )
+    return (
+        "apiVersion: kaito.sh/v1beta1\nkind: Workspace\n"
+        f"metadata:\n  name: {name}\n  namespace: {namespace}\n{annotations}"
+        "resource: {}\ninference:\n  preset: {name: phi-3.5-mini-instruct}\n"
+    )
+
+
+class Pass:
+    """Workspaces in memory, the helm target on the emulator, and passes over them."""
+
+    def __init__(self, kube_api: KubeApi, *, timeout: float = 30.0) -> None:
+        self.api = kube_api
+        self.target = HelmTarget(
+            KubeConnection(kube_api.kubeconfig_path), CHARTS, "edge", timeout=timeout, grace=2.0
+        )
+        self.files = {"clusters/edge/cluster.yaml": CLUSTER}
+
+    def put(self, name: str, text: str) -> None:
+        self.files[f"clusters/edge/{name}.yaml"] = text
+
+    def remove(self, name: str) -> None:
+        del self.files[f"clusters/edge/{name}.yaml"]
+
+    def desired(self) -> list[DesiredRelease]:
+        bundle = load_bundle()
+        sources = [SourceFile(p, data=t.encode()) for p, t in self.files.items()]
+        report = validate_files(sources, schemas=bundle.schemas, catalog=bundle.catalog)
+        cluster = report.cluster("edge")
+        assert cluster is not None
+        return desired_releases(cluster, CHARTS.versions())
+
+    def observe(self) -> dict[str, ObservedRelease]:
+        return {o.name: o for o in self.target.observe(["default", "team-a"])}
+
+    def plan(self, policy: PlanPolicy = DEFAULT) -> list[Step]:
+        observed = list(self.observe().values())
+        drifted = self.target.drifted(observed) if policy.drift is not DriftPolicy.OFF else set()
+        steps = plan(self.desired(), observed, cluster="edge", policy=policy, drifted=drifted)
+        return list(steps.steps)
+
+    def run(self, policy: PlanPolicy = DEFAULT) -> dict[str, ActionResult]:
+        steps = [s for s in self.plan(policy) if s.action is not Action.NONE]
+        return {s.name: self.target.apply(s, COMMIT) for s in steps}
+
+
+@pytest.fixture
+def world(kube_api: KubeApi) -> Iterator[Pass]:
+    world = Pass(kube_api)
+    world.put("alpha", inference("alpha"))
+    world.put("beta", inference("beta"))
+    yield world
+    world.target.close()
+
+
+def outcome(results: dict[str, ActionResult]) -> dict[str, str]:
+    return {name: f"{r.step.action}:{'ok' if r.ok else 'failed'}" for name, r in results.items()}
+
+
+def helm_config(kube_api: KubeApi, namespace: str = "default") -> helm.Config:
+    return helm.Config(kubeconfig_path=kube_api.kubeconfig_path, namespace=namespace)
+
+
+def records(kube_api: KubeApi, release: str, namespace: str = "default") -> list[tuple[str, str]]:
+    """(revision, status) of each stored release record, oldest first."""
+    labels = [
+        s["metadata"]["labels"]
+        for s in kube_api.objects("v1/secrets", namespace)
+        if s.get("type") == "helm.sh/release.v1" and s["metadata"]["labels"]["name"] == release
+    ]
+    return sorted(((x["version"], x["status"]) for x in labels), key=lambda r: int(r[0]))
+
+
+# --- install, no-op, upgrade, uninstall ------------------------------------------------
+
+
+def test_install_labels_the_release_and_creates_its_objects(world: Pass) -> None:
+    results = world.run()
+
+    assert outcome(results) == {"alpha": "install:ok", "beta": "install:ok"}
+    assert results["alpha"].revision == 1
+    assert results["alpha"].message == "installed workspace-inference 0.1.0 (revision 1)"
+    alpha = world.observe()["alpha"]
+    desired = {d.name: d for d in world.desired()}["alpha"]
+    assert alpha.labels == {
+        "modelsync.dev/managed-by": "modelsync",
+        "modelsync.dev/cluster": "edge",
+        "modelsync.dev/workspace": "alpha",
+        "modelsync.dev/digest": desired.digest,
+        "modelsync.dev/source": desired.labels["modelsync.dev/source"],
+        LABEL_COMMIT: COMMIT,
+    }
+    assert (alpha.status, alpha.revision, alpha.commit) == ("deployed", 1, COMMIT)
+    for kind, name in (
+        ("deployments", "alpha"),
+        ("services", "alpha"),
+        ("configmaps", "alpha-config"),
+    ):
+        assert world.api.get(kind, name) is not None
+    info = helm_config(world.api).get_all("alpha")["info"]
+    assert info["description"].startswith(f"modelsync install at {COMMIT[:12]}")
+    # No waiting: the Deployment has no ready replica, the install succeeded all the same.
+    deployment = world.api.get("deployments", "alpha")
+    assert deployment is not None
+    assert "availableReplicas" not in deployment.get("status", {})
+
+
+def test_a_second_pass_changes_nothing_and_reads_only_release_storage(world: Pass) -> None:
+    world.run()
+    before = len(world.api.requests())
+
+    steps = world.plan(PlanPolicy(drift=DriftPolicy.OFF))
+
+    assert {(s.name, s.state) for s in steps} == {
+        ("alpha", ReleaseState.IN_SYNC),
+        ("beta", ReleaseState.IN_SYNC),
+    }
+    # Two namespaces: Helm's reachability probe and one storage list each.
+    assert [(r.method, r.path) for r in world.api.requests()[before:]] == [
+        ("GET", "/version"),
+        ("GET", "/api/v1/namespaces/default/secrets"),
+        ("GET", "/version"),
+        ("GET", "/api/v1/namespaces/team-a/secrets"),
+    ]
+
+
+def test_a_changed_workspace_is_upgraded_to_revision_2(world: Pass) -> None:
+    world.run()
+    world.put("beta", inference("beta", context=4096))
+
+    results = world.run()
+
+    assert outcome(results) == {"beta": "upgrade:ok"}
+    assert results["beta"].revision == 2
+    assert records(world.api, "beta") == [("1", "superseded"), ("2", "deployed")]
+    values = helm_config(world.api).get_values("beta")
+    assert values["vllm"]["maxModelLen"] == 4096
+
+
+def test_a_removed_workspace_is_uninstalled_with_its_objects(world: Pass) -> None:
+    world.run()
+    world.remove("beta")
+
+    assert outcome(world.run()) == {"beta": "uninstall:ok"}
+    assert records(world.api, "beta") == []
+    assert world.api.get("deployments", "beta") is None
+    assert world.api.get("deployments", "alpha") is not None
+
+
+def test_releases_in_another_namespace_are_installed_without_creating_it(kube_api: KubeApi) -> None:
+    world = Pass(kube_api)
+    world.put("gamma", inference("gamma", namespace="team-a"))
+
+    assert outcome(world.run()) == {"gamma": "install:ok"}
+    assert kube_api.get("deployments", "gamma", "team-a") is not None
+    assert not any(r.path.endswith("/namespaces") for r in kube_api.requests())
+    world.target.close()
+
+
+# --- releases modelsync does not own -----------------------------------------------------
+
+
+def test_foreign_releases_are_reported_and_never_touched(world: Pass) -> None:
+    alpha = {d.name: d for d in world.desired()}["alpha"]
+    chart = CHARTS.path(alpha.chart, alpha.chart_version)
+    values = json.loads(json.dumps(alpha.values))
+    with helm_config(world.api) as config:
+        config.install(chart, "alpha", values)  # by hand, no labels
+        config.install(
+            chart,
+            "omega",
+            values,
+            labels={"modelsync.dev/managed-by": "modelsync", "modelsync.dev/cluster": "other"},
+        )
+    before = len(world.api.requests())
+
+    steps = {s.name: s for s in world.plan()}
+    results = world.run()
+
+    assert steps["alpha"].state is ReleaseState.FOREIGN
+    assert steps["alpha"].action is Action.NONE
+    assert "omega" not in steps  # another cluster's, and Git never named it
+    assert outcome(results) == {"beta": "install:ok"}
+    assert records(world.api, "alpha") == [("1", "deployed")]
+    assert records(world.api, "omega") == [("1", "deployed")]
+    touched = [r for r in world.api.requests()[before:] if r.method != "GET"]
+    assert [r.path for r in touched if "alpha" in r.path or "omega" in r.path] == []
+
+
+# --- failures and remediation ---------------------------------------------------------
+
+
+def test_a_failed_upgrade_is_rolled_back_to_the_last_deployed_revision(world: Pass) -> None:
+    world.run()
+    world.put("alpha", inference("alpha", context=4096))
+    world.api.fail("PATCH", r"/deployments/alpha$", 500)
+
+    failed = world.run()["alpha"]
+
+    assert not failed.ok
+    assert failed.retryable
+    assert failed.message.startswith("server-side apply failed for object default/alpha")
+    observed = world.observe()["alpha"]
+    assert (observed.status, observed.revision, observed.previous_deployed) == ("failed", 2, 1)
+
+    assert outcome(world.run(PlanPolicy(on_failure=FailurePolicy.ROLLBACK))) == {
+        "alpha": "rollback:ok"
+    }
+    assert records(world.api, "alpha") == [("1", "superseded"), ("2", "failed"), ("3", "deployed")]
+    restored = world.observe()["alpha"]
+    assert restored.commit == COMMIT  # the commit of revision 1, which revision 3 restores
+    # Revision 3 carries revision 1's digest, so Git's change is tried again next pass.
+    assert {s.name: s.action for s in world.plan()}["alpha"] is Action.UPGRADE
+
+
+def test_the_uninstall_policy_removes_a_release_whose_upgrade_failed(world: Pass) -> None:
+    world.run()
+    world.put("alpha", inference("alpha", context=4096))
+    world.api.fail("PATCH", r"/deployments/alpha$", 500)
+    world.run()
+
+    results = world.run(PlanPolicy(on_failure=FailurePolicy.UNINSTALL))
+
+    assert outcome(results) == {"alpha": "uninstall:ok"}
+    assert records(world.api, "alpha") == []
+    assert outcome(world.run()) == {"alpha": "install:ok"}
+
+
+def stick(kube_api: KubeApi, release: str, status: str = "pending-upgrade") -> None:
+    """Leave a new revision in `status`, as an upgrade killed halfway would."""
+    latest = max(
+        (
+            s
+            for s in kube_api.objects("v1/secrets", "default")
+            if s.get("type") == "helm.sh/release.v1" and s["metadata"]["labels"]["name"] == release
+        ),
+        key=lambda s: int(s["metadata"]["labels"]["version"]),
+    )
+    body = json.loads(
+        gzip.decompress(base64.b64decode(base64.b64decode(latest["data"]["release"])))
+    )
+    revision = body["version"] + 1
+    body["version"] = revision
+    body["info"]["status"] = status
+    stuck = copy.deepcopy(latest)
+    stuck["metadata"] = {
+        "name": f"sh.helm.release.v1.{release}.v{revision}",
+        "namespace": "default",
+        "labels": latest["metadata"]["labels"] | {"status": status, "version": str(revision)},
+    }
+    encoded = base64.b64encode(gzip.compress(json.dumps(body).encode()))
+    stuck["data"] = {"release": base64.b64encode(encoded).decode()}
+    kube_api.put(stuck)
+
+
+def test_a_release_stuck_in_pending_upgrade_is_rolled_back(world: Pass) -> None:
+    world.run()
+    stick(world.api, "alpha")
+    steps = {s.name: s for s in world.plan()}
+    assert steps["alpha"].state is ReleaseState.STUCK
+    assert steps["alpha"].action is Action.ROLLBACK
+
+    results = world.run()
+
+    assert outcome(results) == {"alpha": "rollback:ok"}
+    assert results["alpha"].message == "rolled back to revision 1"
+    assert world.observe()["alpha"].status == "deployed"
+
+
+def test_unreadable_release_storage_stops_the_pass(world: Pass) -> None:
+    world.run()
+    world.remove("alpha")
+    world.remove("beta")
+    world.api.fail("GET", r"/namespaces/default/secrets$", 500)
+
+    with pytest.raises(TargetError, match=r"cannot list releases in default: .*500"):
+        world.observe()
+    assert records(world.api, "alpha") == [("1", "deployed")]
+
+
+def test_a_slow_api_fails_one_action_at_its_deadline_and_the_rest_go_on(
+    kube_api: KubeApi,
+) -> None:
+    world = Pass(kube_api, timeout=0.5)
+    world.put("alpha", inference("alpha"))
+    world.put("beta", inference("beta"))
+    kube_api.delay("PATCH", r"/deployments/alpha$", 5)
+
+    results = world.run()
+
+    assert outcome(results) == {"alpha": "install:failed", "beta": "install:ok"}
+    assert results["alpha"].retryable
+    assert results["alpha"].message.startswith("install cancelled after 0.5s")
+    assert results["alpha"].seconds < 2.5
+    assert world.observe()["alpha"].status == "failed"
+    world.target.close()
+
+
+def test_values_the_chart_refuses_fail_fast_and_reach_no_cluster(world: Pass) -> None:
+    alpha = {d.name: d for d in world.desired()}["alpha"]
+    bad = replace(alpha, values={**alpha.values, "replicaCount": "many"})
+    step = Step(Action.INSTALL, ReleaseState.ABSENT, "default", "alpha", "test", desired=bad)
+    before = len(world.api.requests())
+
+    result = world.target.apply(step, COMMIT)
+
+    assert not result.ok
+    assert not result.retryable
+    assert "replicaCount" in result.message
+    assert world.api.requests()[before:] == []
+
+
+# --- drift and workloads --------------------------------------------------------------
+
+
+def test_a_live_edit_is_drift_and_correct_mode_restores_it(world: Pass) -> None:
+    world.run()
+    observed = list(world.observe().values())
+    assert world.target.drifted(observed) == set()
+    live = world.api.get("deployments", "alpha")
+    assert live is not None
+    live["spec"]["replicas"] = 5
+    world.api.put(live)
+
+    assert world.target.drifted(observed) == {("default", "alpha")}
+    steps = {s.name: s for s in world.plan(PlanPolicy(drift=DriftPolicy.WARN))}
+    assert (steps["alpha"].state, steps["alpha"].action) == (ReleaseState.DRIFTED, Action.NONE)
+
+    results = world.run(PlanPolicy(drift=DriftPolicy.CORRECT))
+
+    assert outcome(results) == {"alpha": "upgrade:ok"}
+    restored = world.api.get("deployments", "alpha")
+    assert restored is not None
+    assert restored["spec"]["replicas"] == 1
+    assert world.target.drifted(list(world.observe().values())) == set()
+
+
+def test_a_deleted_object_is_drift(world: Pass) -> None:
+    world.run()
+    world.target.connection.client().request("DELETE", "/api/v1/namespaces/default/services/beta")
+
+    assert world.target.drifted(list(world.observe().values())) == {("default", "beta")}
+
+
+def test_ready_follows_the_deployment(world: Pass) -> None:
+    world.run()
+    world.observe()
+
+    states = world.target.workloads()
+    assert states[("default", "alpha")].ready is False
+    assert states[("default", "alpha")].message == (
+        "0/1 replicas available; generation 1 not yet observed"
+    )
+    world.api.set_ready("deployments", "alpha")
+
+    states = world.target.workloads()
+    assert states[("default", "alpha")].ready is True
+    assert states[("default", "alpha")].conditions == {
+        "ResourceReady": "True",
+        "InferenceReady": "True",
+    }
+    assert states[("default", "beta")].ready is False
+    ref = world.target.regarding("default", "alpha")
+    assert ref is not None
+    assert (ref.kind, ref.name, ref.namespace) == ("Deployment", "alpha", "default")
+    assert ref.uid
+
+
+def test_a_tuning_release_reports_its_job(kube_api: KubeApi) -> None:
+    kube_api.auto_ready = True
+    world = Pass(kube_api)
+    world.put("tune", TUNING)
+
+    assert outcome(world.run()) == {"tune": "install:ok"}
+    state = world.target.workloads()[("team-a", "tune")]
+
+    assert state.kind == "Job"
+    assert state.ready is True
+    assert state.conditions == {"JobStarted": "True", "WorkspaceSucceeded": "True"}
+    ref = world.target.regarding("team-a", "tune")
+    assert ref is not None
+    assert ref.kind == "Job"
+    assert ref.name.startswith("tune-")  # the chart puts the values' hash in the Job's name
+    # Kubernetes deletes a finished Job after its TTL: that is not drift (nor a reason to
+    # train again in correct mode).
+    world.target.connection.client().request(
+        "DELETE", f"/apis/batch/v1/namespaces/team-a/jobs/{ref.name}"
+    )
+    assert world.target.drifted(list(world.observe().values())) == set()
+    world.target.close()
+
+
+def test_a_pass_over_many_releases(kube_api: KubeApi) -> None:
+    world = Pass(kube_api)
+    names = [f"model-{i:02d}" for i in range(12)]
+    for name in names:
+        world.put(name, inference(name))
+    started = time.perf_counter()
+    assert set(outcome(world.run()).values()) == {"install:ok"}
+    cold = time.perf_counter() - started
+    started = time.perf_counter()
+    assert world.run() == {}
+    noop = time.perf_counter() - started
+    print(f"\n{len(names)} installs: {cold:.2f}s; no-op pass with drift checks: {noop:.3f}s")
+    assert noop < cold
+    world.target.close()
