@@ -10,16 +10,28 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
 
+from controller.adapters.helmtarget import HelmTarget
+from controller.adapters.kube import ObjectRef
+from controller.adapters.kubeevents import EventRecorder
+from controller.adapters.leader import LeaderElector
 from controller.engine.loop import Controller
 from controller.engine.metrics import Metrics
 from controller.engine.server import App, Server, WebhookSecrets
-from controller.engine.settings import Settings, SettingsError, build_syncer, load_settings
+from controller.engine.settings import (
+    Settings,
+    SettingsError,
+    build_leader,
+    build_syncer,
+    load_settings,
+)
 
 log = logging.getLogger("modelsync")
 
@@ -33,6 +45,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--path")
     parser.add_argument("--target", choices=("helm", "hydrate"))
     parser.add_argument("--out", type=Path, help="hydrate: output directory")
+    parser.add_argument("--kubeconfig", type=Path, help="default: in-cluster, else $KUBECONFIG")
+    parser.add_argument("--context", help="kubeconfig context")
     parser.add_argument("--interval", type=float, metavar="SECONDS")
     parser.add_argument("--listen", metavar="HOST:PORT")
     parser.add_argument("--state-dir", type=Path)
@@ -63,6 +77,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "state_dir": args.state_dir,
         "webhook_dir": args.webhook_dir,
         "credentials_dir": args.credentials_dir,
+        "kubeconfig": args.kubeconfig,
+        "kube_context": args.context,
     }
     if args.config is not None:
         return load_settings(args.config, **overrides)
@@ -75,6 +91,35 @@ def followed_ref(settings: Settings) -> str | None:
     if settings.tag:
         return f"refs/tags/{settings.tag}"
     return f"refs/heads/{settings.branch or 'main'}"
+
+
+def _cluster_services(
+    settings: Settings, target: object, controller: Controller
+) -> LeaderElector | None:
+    """With the helm target: Events on the releases' workloads, and the leader Lease.
+
+    The controller's own Pod (POD_NAME/POD_NAMESPACE from the downward API) is what Events
+    about no particular release (a Workspace that failed validation) are recorded against.
+    """
+    if not isinstance(target, HelmTarget):
+        return None
+    client = target.connection.client()
+    identity = os.environ.get("POD_NAME") or socket.gethostname()
+    namespace = os.environ.get("POD_NAMESPACE", "default")
+    controller.events = EventRecorder(
+        client,
+        fallback=ObjectRef("v1", "Pod", identity, namespace),
+        instance=identity,
+        regarding=target.regarding,
+    )
+    leader = build_leader(
+        settings,
+        client,
+        on_change=lambda leading: controller.trigger("became leader") if leading else None,
+    )
+    if leader is not None:
+        controller.leadership = leader
+    return leader
 
 
 def _secret(path: Path) -> bytes:
@@ -97,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"modelsync run: {e}", file=sys.stderr)
         return 2
     controller = Controller(syncer, interval=settings.interval, metrics=Metrics())
+    leader = _cluster_services(settings, syncer.target, controller)
     secrets = WebhookSecrets(
         github=_secret(settings.webhook_dir / "secret"),
         token=_secret(settings.webhook_dir / "token"),
@@ -126,9 +172,13 @@ def run(args: argparse.Namespace) -> int:
         settings.listen,
     )
     server.start()
+    if leader is not None:
+        leader.start()
     controller.start()
     stopping.wait()
     controller.stop(timeout=settings.timeout + 30)
+    if leader is not None:
+        leader.stop(release=True)  # the standby takes over at once
     server.stop()
     log.info("stopped")
     return 0

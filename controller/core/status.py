@@ -138,11 +138,13 @@ def summarize(
     previous: Mapping[tuple[str, str], WorkspaceStatus],
     stall_after: int = 5,
     workloads: Mapping[tuple[str, str], WorkloadState] | None = None,
+    given_up: Mapping[tuple[str, str], int] | None = None,
 ) -> list[WorkspaceStatus]:
     """One row per Workspace of the cluster (valid or not) after a pass.
 
     Where ``workloads`` knows a release's Deployment or Job, Ready follows it: an applied
-    release whose pods are not up yet is Progressing, not Ready.
+    release whose pods are not up yet is Progressing, not Ready. ``given_up`` are releases
+    whose change failed too often to retry (with the failure count): Stalled.
     """
     by_key = {(r.step.namespace, r.step.name): r for r in results}
     steps = {(s.namespace, s.name): s for s in plan.steps}
@@ -190,6 +192,18 @@ def summarize(
         workload = (workloads or {}).get(key)
         if workload is not None and row.ready == "True":
             row = _with_workload(row, workload)
+        if key in (given_up or {}):
+            failures = (given_up or {})[key]
+            row = replace(
+                row,
+                ready="False",
+                reason="RetriesExceeded",
+                stalled=True,
+                failures=failures,
+                message=f"the change failed {failures} times and was not retried "
+                "again; the release runs the last working revision until "
+                "the Workspace changes in Git",
+            )
         rows.append(_carry(previous, row, now))
     return rows
 
@@ -270,6 +284,31 @@ def _with_workload(row: WorkspaceStatus, workload: WorkloadState) -> WorkspaceSt
     ready = "Unknown" if workload.ready is None else "False"
     message = workload.message or f"waiting for the {workload.kind}"
     return replace(row, ready=ready, reason="Progressing", message=message, extra=extra)
+
+
+_APPLIED = frozenset(
+    {"InSync", "InstallSucceeded", "UpgradeSucceeded", "RollbackSucceeded", "Progressing"}
+)
+
+
+def refreshed(
+    rows: Sequence[WorkspaceStatus],
+    workloads: Mapping[tuple[str, str], WorkloadState],
+    now: str,
+) -> list[WorkspaceStatus]:
+    """Readiness re-read between passes: applied releases follow their Deployment or Job."""
+    out = []
+    for row in rows:
+        workload = workloads.get(row.key)
+        if workload is None or row.reason not in _APPLIED or row.suspended:
+            out.append(row)
+            continue
+        base = row
+        if row.reason == "Progressing":
+            base = replace(row, reason="InSync", message="release matches Git")
+        new = _with_workload(replace(base, ready="True"), workload)
+        out.append(replace(new, since=row.since if new.ready == row.ready else now))
+    return out
 
 
 def _carry(

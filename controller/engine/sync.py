@@ -21,41 +21,84 @@ from dataclasses import dataclass, field
 from controller.adapters.charts import ChartSource
 from controller.adapters.gitsource import GitError
 from controller.core.catalog import Catalog
-from controller.core.planning import Action, DriftPolicy, Plan, PlanPolicy, Step, plan
+from controller.core.planning import (
+    Action,
+    DriftPolicy,
+    Plan,
+    PlanPolicy,
+    ReleaseState,
+    Step,
+    plan,
+)
 from controller.core.ports import Source, Target, TargetError
 from controller.core.releases import DesiredRelease, desired_releases, source_id
 from controller.core.schemas import SchemaSet
-from controller.core.status import ActionResult, Event, WorkspaceStatus, event_for, summarize
+from controller.core.status import (
+    ActionResult,
+    Event,
+    WorkspaceStatus,
+    event_for,
+    refreshed,
+    summarize,
+)
 from controller.core.validation import ClusterResult, Validator
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
+class _Failure:
+    until: float
+    digest: str
+    failures: int
+    remediated: bool = False
+
+
+@dataclass
 class Backoff:
-    """Per-release exponential backoff after failed actions."""
+    """Per-release exponential backoff after failed actions, and a limit on retries.
+
+    An entry is keyed by release and by the digest that failed: a change in Git (a new
+    digest) is retried at once. After ``attempts`` failures of the same digest the release
+    is only remediated (rolled back or uninstalled, per policy) and then waits for Git
+    (Flux's "retries exceeded"); a successful remediation does not reset the count, or a
+    failing upgrade would loop forever.
+    """
 
     base: float = 5.0
     cap: float = 300.0
-    _until: dict[tuple[str, str], tuple[float, str, int]] = field(default_factory=dict)
+    attempts: int = 5
+    _entries: dict[tuple[str, str], _Failure] = field(default_factory=dict)
 
-    def blocked(self, key: tuple[str, str], digest: str, now: float) -> float:
-        """Seconds left to wait; 0 when the release may act (or Git changed it since)."""
-        entry = self._until.get(key)
-        if entry is None or entry[1] != digest:
-            return 0.0
-        return max(0.0, entry[0] - now)
+    def blocked(self, key: tuple[str, str], digest: str, now: float, *, remedy: bool) -> bool:
+        entry = self._entries.get(key)
+        if entry is None or entry.digest != digest:
+            return False
+        return now < entry.until or (not remedy and entry.failures >= self.attempts)
+
+    def exhausted(self, key: tuple[str, str], digest: str) -> bool:
+        entry = self._entries.get(key)
+        return entry is not None and entry.digest == digest and entry.failures >= self.attempts
 
     def failed(self, key: tuple[str, str], digest: str, now: float) -> None:
-        failures = self._until[key][2] + 1 if key in self._until else 1
+        entry = self._entries.get(key)
+        failures = entry.failures + 1 if entry is not None and entry.digest == digest else 1
         delay = min(self.cap, self.base * 2 ** (failures - 1))
-        self._until[key] = (now + delay, digest, failures)
+        self._entries[key] = _Failure(now + delay, digest, failures)
+
+    def remediated(self, key: tuple[str, str]) -> None:
+        if key in self._entries:
+            self._entries[key].remediated = True
 
     def succeeded(self, key: tuple[str, str]) -> None:
-        self._until.pop(key, None)
+        self._entries.pop(key, None)
 
-    def pending(self) -> bool:
-        return bool(self._until)
+    def due(self, now: float) -> bool:
+        """Whether a retry or a remediation is due (so the next pass must not be skipped)."""
+        return any(
+            e.until <= now and (e.failures < self.attempts or not e.remediated)
+            for e in self._entries.values()
+        )
 
 
 @dataclass(frozen=True)
@@ -139,13 +182,14 @@ class Syncer:
             timing["fetch"] = self.clock() - started
             return stop(self.commit, error=f"fetch failed: {e}")
         timing["fetch"] = self.clock() - started
-        full = full or self.backoff.pending() or started - self._last_full >= self.full_resync
+        full = full or self.backoff.due(started) or started - self._last_full >= self.full_resync
         try:
             skip = "" if full else self._unchanged(commit)
         except GitError as e:
             return stop(self.commit, error=f"cannot diff {self.commit[:12]}..{commit[:12]}: {e}")
         if skip:
             self.commit = commit
+            self._refresh_readiness()
             return stop(commit, skipped=skip)
         try:
             files = self.source.read_tree(commit, self.directory)
@@ -186,6 +230,11 @@ class Syncer:
             now=_iso(self.clock()),
             previous=self.statuses,
             workloads=self.target.workloads(),
+            given_up={
+                d.key: self.backoff.attempts
+                for d in desired
+                if self.backoff.exhausted(d.key, d.digest)
+            },
         )
         events = [event_for(r) for r in results] + _validation_events(report, self.statuses)
         events += [
@@ -216,6 +265,18 @@ class Syncer:
             drifted=tuple(f"{ns}/{name}" for ns, name in sorted(drifted)),
         )
 
+    def _refresh_readiness(self) -> None:
+        """Between full passes, follow the pods of releases still coming up."""
+        if not any(s.reason == "Progressing" for s in self.statuses.values()):
+            return
+        try:
+            workloads = self.target.workloads()
+        except TargetError as e:
+            log.warning("cannot read workload readiness: %s", e)
+            return
+        rows = refreshed(list(self.statuses.values()), workloads, _iso(self.clock()))
+        self.statuses = {s.key: s for s in rows}
+
     def _unchanged(self, commit: str) -> str:
         """Why a pass on ``commit`` can be skipped without reading the tree, or ``""``."""
         if commit == self.commit:
@@ -235,13 +296,17 @@ class Syncer:
         for index, step in enumerate(steps):
             key = (step.namespace, step.name)
             digest = step.desired.digest if step.desired else ""
-            if self.backoff.blocked(key, digest, self.clock()):
+            remedy = step.state in (ReleaseState.FAILED, ReleaseState.STUCK)
+            if self.backoff.blocked(key, digest, self.clock(), remedy=remedy):
                 waiting.append(step)
                 continue
             if progress is not None:
                 progress(index, len(steps), step)
             result = self.target.apply(step, commit)
-            if result.ok:
+            if result.ok and remedy:
+                # The count stays: the change the rollback or uninstall undid has yet to work.
+                self.backoff.remediated(key)
+            elif result.ok:
                 self.backoff.succeeded(key)
             else:
                 self.backoff.failed(key, digest, self.clock())

@@ -190,6 +190,32 @@ def test_a_failed_upgrade_is_rolled_back_on_the_next_pass(world: World) -> None:
     assert "RollbackSucceeded" in reasons
 
 
+def test_a_failing_upgrade_is_retried_with_backoff_then_given_up_until_git_changes(
+    world: World,
+) -> None:
+    world.run()
+    world.origin.write("clusters/edge/alpha.yaml", workspace("alpha", context=4096))
+    world.origin.commit("alpha: shorter context")
+    seen = []
+    for _ in range(6):
+        world.api.fail("PATCH", r"/deployments/alpha$", 500)  # the new spec never applies
+        for _ in range(2):
+            world.now += 400  # past any backoff (capped at 300 s)
+            result = world.run()
+            seen += [f"{r.step.action}:{'ok' if r.ok else 'failed'}" for r in result.results]
+    # Five failed upgrades, each rolled back to the working revision; then it waits for Git.
+    assert seen == ["upgrade:failed", "rollback:ok"] * 5
+    world.api.clear_faults()
+    world.now += 400
+    stopped = world.run()
+    assert stopped.skipped == "commit unchanged"
+    row = next(s for s in world.syncer.statuses.values() if s.name == "alpha")
+    assert row.stalled
+    world.origin.write("clusters/edge/alpha.yaml", workspace("alpha", context=2048))
+    world.origin.commit("alpha: try again")
+    assert actions(world.run()) == {"alpha": "upgrade:ok"}
+
+
 def test_the_uninstall_policy_removes_a_failed_release(world: World) -> None:
     world.syncer = world.new_syncer(PlanPolicy(on_failure=FailurePolicy.UNINSTALL))
     world.run()
@@ -230,6 +256,16 @@ def test_ready_follows_the_workload(world: World) -> None:
     assert rows["alpha"].ready == "True"
     assert rows["alpha"].extra == {"ResourceReady": "True", "InferenceReady": "True"}
     assert rows["beta"].ready == "False"
+
+
+def test_readiness_is_followed_between_passes_without_reading_git(world: World) -> None:
+    world.run()
+    world.api.set_ready("deployments", "beta")
+    skipped = world.run()  # same commit: no tree read, no plan, but the pods are re-read
+    assert skipped.skipped == "commit unchanged"
+    rows = {s.name: s for s in skipped.statuses}
+    assert (rows["beta"].ready, rows["beta"].reason) == ("True", "InSync")
+    assert rows["alpha"].ready == "False"
 
 
 def test_drift_is_reported_in_warn_mode_and_corrected_in_correct_mode(world: World) -> None:
