@@ -27,6 +27,7 @@ from pygit2.enums import FetchPrune
 
 from controller.adapters.gitauth import AuthRejectedError, GitAuth, GitCallbacks, redact
 from controller.adapters.gitauth import split_userinfo as _split_userinfo
+from controller.adapters.gitpublish import commit_directory, restore_directory
 from controller.adapters.gittree import (
     LIBGIT2_ERRORS,
     GitError,
@@ -152,6 +153,50 @@ class GitSource(TreeView):
                 raise GitError(f"{self.ref} not found at {self.url}", retryable=False) from e
             return Revision(str(commit.id), self.ref.remote_name)
 
+    def publish(self, branch: str, directory: Path, message: str) -> str | None:
+        """Commit ``directory`` onto the remote's ``branch`` and push it (fast-forward only).
+
+        The tip is fetched first, so the commit lands on what the remote holds; a push that
+        is refused because someone pushed in between fails this call and the next pass
+        tries again on the new tip.
+        """
+        with self._lock:
+            repo = self._repository()
+            self._fetch_branch(repo, branch)
+            commit = commit_directory(repo, branch, directory, message)
+            if commit is not None:
+                self._push(repo, branch)
+            return commit
+
+    def restore(self, branch: str, directory: Path) -> bool:
+        """Fill an empty ``directory`` from the remote's ``branch`` (False: no such branch)."""
+        with self._lock:
+            repo = self._repository()
+            self._fetch_branch(repo, branch)
+            return restore_directory(repo, branch, directory)
+
+    def _fetch_branch(self, repo: pygit2.Repository, branch: str) -> None:
+        try:
+            self._download(repo, [f"+refs/heads/{branch}:refs/heads/{branch}"], 0)
+        except GitError as e:
+            if "couldn't find remote ref" not in str(e) and "not found" not in str(e):
+                raise
+            # A first publish: the branch does not exist on the remote yet.
+
+    def _push(self, repo: pygit2.Repository, branch: str) -> None:
+        remote = repo.remotes["origin"]
+        with _NETWORK_LOCK:
+            callbacks = PushCallbacks(self._auth, deadline=time.monotonic() + self._timeout)
+            try:
+                with _libgit2_options(self._timeout, self._ssh_home()):
+                    remote.push([f"refs/heads/{branch}:refs/heads/{branch}"], callbacks=callbacks)
+            except (AuthRejectedError, TimeoutError, *LIBGIT2_ERRORS) as e:
+                raise self._wrap(e, callbacks, f"push {branch} to {self.url}") from e
+        if callbacks.refused:
+            raise GitError(
+                f"push {branch} to {self.url} refused: {callbacks.refused}", retryable=True
+            )
+
     def _fetch_commit(self, repo: pygit2.Repository, sha: str) -> None:
         try:
             self._download(repo, [f"+{sha}:{self.ref.local_name}"], self._depth)
@@ -218,8 +263,8 @@ class GitSource(TreeView):
             raise GitError(f"cannot read known_hosts: {e}", retryable=False) from e
         return home
 
-    def _wrap(self, error: BaseException, callbacks: GitCallbacks) -> GitError:
-        where = f"fetch {self.ref} from {self.url}"
+    def _wrap(self, error: BaseException, callbacks: GitCallbacks, where: str = "") -> GitError:
+        where = where or f"fetch {self.ref} from {self.url}"
         if isinstance(error, AuthRejectedError):
             return GitError(f"{where}: authentication failed: {error}", retryable=False)
         if isinstance(error, TimeoutError):
@@ -270,3 +315,24 @@ class LocalSource(LocalRepository):
 
     def fetch(self) -> Revision:
         return Revision(self.resolve(self.rev), self.rev)
+
+    def publish(self, branch: str, directory: Path, message: str) -> str | None:
+        """Commit ``directory`` as ``branch`` of this repository (no push: it is local)."""
+        with self._lock:
+            return commit_directory(self._repository(), branch, directory, message)
+
+    def restore(self, branch: str, directory: Path) -> bool:
+        with self._lock:
+            return restore_directory(self._repository(), branch, directory)
+
+
+class PushCallbacks(GitCallbacks):
+    """GitCallbacks that also hear the remote refuse a reference (non-fast-forward)."""
+
+    def __init__(self, auth: GitAuth, deadline: float) -> None:
+        super().__init__(auth, deadline)
+        self.refused = ""
+
+    def push_update_reference(self, refname: str, message: str | None) -> None:
+        if message:
+            self.refused = f"{refname}: {message}"

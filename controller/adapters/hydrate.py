@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from controller.adapters.charts import ChartError, ChartSource
+from controller.adapters.gittree import GitError
 from controller.core.planning import Action, ObservedRelease, Step
 from controller.core.ports import TargetError
 from controller.core.releases import (
@@ -48,8 +49,21 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+class Publisher(Protocol):
+    """Where the rendered files go besides the directory: a Git branch (gitsource)."""
+
+    def publish(self, branch: str, directory: Path, message: str) -> str | None: ...
+
+    def restore(self, branch: str, directory: Path) -> bool: ...
+
+
 class HydrateTarget:
-    """Renders releases into files instead of installing them."""
+    """Renders releases into files instead of installing them.
+
+    With a ``branch`` and a ``publisher``, the cluster's directory is also committed to that
+    branch after every pass that changed it, and an empty directory (a fresh volume) is
+    first restored from the branch, ledger included.
+    """
 
     kind = "hydrate"
 
@@ -59,20 +73,32 @@ class HydrateTarget:
         charts: ChartSource,
         cluster: str,
         *,
+        branch: str | None = None,
+        publisher: Publisher | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.root = out / cluster
         self._charts = charts
         self._cluster = cluster
         self._clock = clock
+        self._branch = branch if publisher is not None else None
+        self._publisher = publisher
         self._ledger: dict[str, Any] | None = None
         self.changed = False
+        self._unpublished = False
+        self._log: list[str] = []  # what changed since the last branch commit
 
     @property
     def ledger_path(self) -> Path:
         return self.root / LEDGER
 
     def ledger(self) -> dict[str, Any]:
+        if self._ledger is None and self._branch and not self.ledger_path.exists():
+            assert self._publisher is not None
+            try:
+                self._publisher.restore(self._branch, self.root)
+            except GitError as e:
+                raise TargetError(f"cannot restore {self.root} from {self._branch}: {e}") from e
         if self._ledger is None:
             self._ledger = read_ledger(self.ledger_path) or {
                 "apiVersion": "modelsync.dev/v1alpha1",
@@ -116,6 +142,7 @@ class HydrateTarget:
             path.unlink(missing_ok=True)
             releases.pop(key, None)
             self.changed = True
+            self._log.append(f"uninstall {key}")
             return ActionResult(step, True, "manifests removed", seconds=self._clock() - started)
         if step.action not in (Action.INSTALL, Action.UPGRADE) or step.desired is None:
             return ActionResult(
@@ -146,6 +173,7 @@ class HydrateTarget:
             "renderedAt": _iso(self._clock()),
         }
         self.changed = True
+        self._log.append(f"{step.action} {key} ({release.chart} {release.chart_version})")
         return ActionResult(
             step,
             True,
@@ -171,18 +199,32 @@ class HydrateTarget:
         return {}  # rendered files have no pods to watch
 
     def record(self, commit: str, statuses: Sequence[WorkspaceStatus]) -> None:
-        """Persist the ledger: the commit of this pass and every Workspace's status."""
+        """Persist the ledger (the pass's commit, every Workspace's status) and, when
+        manifests changed, commit the directory to the branch."""
         ledger = self.ledger()
         rows = [asdict(s) for s in statuses]
-        if ledger.get("commit") == commit and ledger.get("workspaces") == rows and not self.changed:
-            return
-        ledger["commit"] = commit
-        ledger["workspaces"] = rows
-        ledger["syncedAt"] = _iso(self._clock())
-        write_atomic(
-            self.ledger_path, (json.dumps(ledger, indent=1, sort_keys=True) + "\n").encode()
-        )
-        self.changed = False
+        changed, self.changed = self.changed, False
+        if changed or ledger.get("commit") != commit or ledger.get("workspaces") != rows:
+            ledger["commit"] = commit
+            ledger["workspaces"] = rows
+            ledger["syncedAt"] = _iso(self._clock())
+            text = json.dumps(ledger, indent=1, sort_keys=True) + "\n"
+            write_atomic(self.ledger_path, text.encode())
+        if self._branch and (changed or self._unpublished):
+            self._publish(commit)
+
+    def _publish(self, commit: str) -> None:
+        assert self._publisher is not None
+        assert self._branch is not None
+        lines, self._log = self._log, []
+        message = f"modelsync: {self._cluster} at {commit[:12]}\n\n" + "\n".join(lines) + "\n"
+        try:
+            self._publisher.publish(self._branch, self.root, message)
+        except GitError as e:
+            self._unpublished = True
+            self._log = lines + self._log
+            raise TargetError(f"cannot publish to branch {self._branch}: {e}") from e
+        self._unpublished = False
 
 
 def read_ledger(path: Path) -> dict[str, Any] | None:

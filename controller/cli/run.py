@@ -45,6 +45,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--path")
     parser.add_argument("--target", choices=("helm", "hydrate"))
     parser.add_argument("--out", type=Path, help="hydrate: output directory")
+    parser.add_argument(
+        "--hydrate-branch",
+        metavar="BRANCH",
+        help="hydrate: commit the rendered manifests to this branch and push it",
+    )
     parser.add_argument("--kubeconfig", type=Path, help="default: in-cluster, else $KUBECONFIG")
     parser.add_argument("--context", help="kubeconfig context")
     parser.add_argument("--interval", type=float, metavar="SECONDS")
@@ -78,6 +83,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "webhook_dir": args.webhook_dir,
         "credentials_dir": args.credentials_dir,
         "kubeconfig": args.kubeconfig,
+        "hydrate_branch": args.hydrate_branch,
         "kube_context": args.context,
     }
     if args.config is not None:

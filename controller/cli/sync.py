@@ -41,10 +41,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--target",
         choices=("helm", "hydrate"),
-        help="helm: install into the cluster; hydrate: render into --out "
-        "(default: hydrate when --out is given, else helm)",
+        help="helm: install into the cluster; hydrate: render manifests (default: hydrate "
+        "with --out or --hydrate-branch, else the cluster file's spec.target.kind)",
     )
     parser.add_argument("--out", type=Path, metavar="DIR", help="hydrate: output directory")
+    parser.add_argument(
+        "--hydrate-branch",
+        metavar="BRANCH",
+        help="hydrate: also commit the rendered manifests to this branch of the repository "
+        "(pushed when --repo is a URL), e.g. environments/dev",
+    )
     parser.add_argument(
         "--kubeconfig",
         type=Path,
@@ -69,7 +75,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    target = args.target or ("hydrate" if args.out else "helm")
+    target = args.target or ("hydrate" if args.out or args.hydrate_branch else "")
     settings = Settings(
         cluster=args.cluster,
         repo=args.repo,
@@ -79,6 +85,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         path=args.path,
         target=target,
         out=args.out,
+        hydrate_branch=args.hydrate_branch,
         state_dir=args.state_dir,
         force=args.force,
         prune=not args.no_prune,

@@ -9,6 +9,7 @@ chart source, a target and the ``Syncer`` over them. ``modelsync sync`` and
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import socket
@@ -22,14 +23,17 @@ import yaml
 from controller.adapters.bundled import load_bundle
 from controller.adapters.charts import ChartSource
 from controller.adapters.gitauth import GitAuth
-from controller.adapters.gitsource import GitRef, GitSource, LocalSource
+from controller.adapters.gitsource import GitError, GitRef, GitSource, LocalSource
 from controller.adapters.helmtarget import HelmTarget
 from controller.adapters.hydrate import HydrateTarget
 from controller.adapters.kube import KubeClient, KubeConnection
 from controller.adapters.leader import LeaderElector
+from controller.core.documents import Document, parse_document
 from controller.core.planning import DriftPolicy, FailurePolicy, PlanPolicy
 from controller.core.ports import Source, Target
 from controller.engine.sync import Syncer
+
+log = logging.getLogger(__name__)
 
 MAX_CONFIG_BYTES = 64 * 1024
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
@@ -60,8 +64,9 @@ class Settings:
     path: str = "clusters"
     interval: float = 60.0
     timeout: float = 120.0
-    target: str = "helm"
+    target: str = ""  # "" = the cluster file's spec.target.kind (default helm)
     out: Path | None = None
+    hydrate_branch: str | None = None
     prune: bool = True
     max_prune_ratio: float = 0.5
     force: bool = False
@@ -94,6 +99,7 @@ class Settings:
 
 _SCP = re.compile(r"^[\w.-]+@[\w.-]+:")
 _KEYS = {
+    "hydrateBranch": "hydrate_branch",
     "cluster": "cluster",
     "interval": "interval",
     "timeout": "timeout",
@@ -153,10 +159,8 @@ def check(settings: Settings) -> None:
         raise SettingsError("no cluster given (--cluster or cluster: in the config)")
     if not settings.repo:
         raise SettingsError("no repository given (--repo or repo.url in the config)")
-    if settings.target not in ("helm", "hydrate"):
+    if settings.target not in ("", "helm", "hydrate"):
         raise SettingsError(f"target must be helm or hydrate, got {settings.target!r}")
-    if settings.target == "hydrate" and settings.out is None:
-        raise SettingsError("the hydrate target needs --out DIR")
     for key, value, allowed in (
         ("onUpgradeFailure", settings.on_upgrade_failure, FailurePolicy),
         ("drift", settings.drift, DriftPolicy),
@@ -168,7 +172,7 @@ def check(settings: Settings) -> None:
         raise SettingsError("give at most one of branch, tag and commit")
 
 
-def build_source(settings: Settings) -> Source:
+def build_source(settings: Settings) -> GitSource | LocalSource:
     if settings.local:
         rev = settings.commit or settings.tag or settings.branch or "HEAD"
         return LocalSource(Path(settings.repo), rev)
@@ -237,6 +241,29 @@ def build_leader(
         raise SettingsError(f"leaderElection: {e}") from e
 
 
+def declared_target(source: Source, settings: Settings) -> tuple[str, str | None]:
+    """What the cluster file says about how it is applied: ``spec.target.kind`` and
+    ``branch``. Read once at start; when it cannot be read, the helm target it is."""
+    directory = f"{settings.path.strip('/')}/{settings.cluster}".lstrip("/")
+    try:
+        files = source.read_tree(source.fetch().commit, directory)
+    except GitError as e:
+        log.warning(
+            "cannot read %s/cluster.yaml to choose the target (%s); using helm", directory, e
+        )
+        return "helm", None
+    cluster_file = next((f for f in files if f.path == f"{directory}/cluster.yaml"), None)
+    parsed = parse_document(cluster_file) if cluster_file is not None else None
+    if not isinstance(parsed, Document):
+        return "helm", None
+    target = (parsed.body.get("spec") or {}).get("target") or {}
+    if not isinstance(target, dict):
+        return "helm", None
+    kind = target.get("kind") if target.get("kind") in ("helm", "hydrate") else "helm"
+    branch = target.get("branch") if isinstance(target.get("branch"), str) else None
+    return str(kind), branch
+
+
 def build_syncer(settings: Settings, target: Target | None = None) -> Syncer:
     """A Syncer for the settings; ``target`` overrides the one the settings name.
 
@@ -246,15 +273,27 @@ def build_syncer(settings: Settings, target: Target | None = None) -> Syncer:
     check(settings)
     bundle = load_bundle()
     charts = build_charts(settings)
-    if target is None and settings.target == "helm":
+    source = build_source(settings)
+    kind, branch = settings.target, settings.hydrate_branch
+    if target is None and (not kind or (kind == "hydrate" and not branch and not settings.out)):
+        declared_kind, declared_branch = declared_target(source, settings)
+        kind, branch = kind or declared_kind, branch or declared_branch
+    if target is None and kind != "hydrate":
         target = HelmTarget(
             build_connection(settings), charts, settings.cluster, timeout=settings.timeout
         )
     elif target is None:
-        assert settings.out is not None
-        target = HydrateTarget(settings.out, charts, settings.cluster)
+        if not branch and settings.out is None:
+            raise SettingsError(
+                "the hydrate target needs --out DIR or a branch "
+                "(--hydrate-branch, or spec.target.branch in the cluster file)"
+            )
+        out = settings.out or settings.state_dir / "hydrate"
+        target = HydrateTarget(
+            out, charts, settings.cluster, branch=branch, publisher=source if branch else None
+        )
     return Syncer(
-        source=build_source(settings),
+        source=source,
         target=target,
         schemas=bundle.schemas,
         catalog=bundle.catalog,

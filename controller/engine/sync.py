@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import posixpath
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from controller.adapters.charts import ChartSource
 from controller.adapters.gitsource import GitError
@@ -24,6 +25,7 @@ from controller.core.catalog import Catalog
 from controller.core.planning import (
     Action,
     DriftPolicy,
+    FailurePolicy,
     Plan,
     PlanPolicy,
     ReleaseState,
@@ -203,11 +205,12 @@ class Syncer:
                 error=f"{self.directory}/cluster.yaml {why} at {commit[:12]}; nothing applied",
             )
         desired = desired_releases(report, self.charts.versions())
+        policy = cluster_policy(self.policy, report.cluster.target)
         try:
             observed = self.target.observe(report.cluster.namespaces)
             drifted = (
                 self.target.drifted(observed)
-                if full and self.policy.drift is not DriftPolicy.OFF
+                if full and policy.drift is not DriftPolicy.OFF
                 else set()
             )
         except TargetError as e:
@@ -217,7 +220,7 @@ class Syncer:
             desired,
             observed,
             cluster=self.cluster,
-            policy=self.policy,
+            policy=policy,
             held_sources=held,
             drifted=drifted,
         )
@@ -247,14 +250,20 @@ class Syncer:
             )
             for ns, name in sorted(drifted)
         ]
+        error = ""
         if not dry_run:
             self.statuses = {s.key: s for s in statuses}
-            self.target.record(commit, statuses)
-            self.commit, self.desired, self._last_full = commit, desired, started
+            try:
+                self.target.record(commit, statuses)
+                self.commit, self.desired, self._last_full = commit, desired, started
+            except TargetError as e:  # not marked done: the next pass records again
+                error = f"cannot record the pass: {e}"
+                log.warning("%s", error)
         return PassResult(
             self.cluster,
             commit,
             self.clock() - started,
+            error=error,
             report=report,
             plan=the_plan,
             results=tuple(results),
@@ -315,6 +324,20 @@ class Syncer:
                 )
             results.append(result)
         return results, waiting
+
+
+def cluster_policy(base: PlanPolicy, target: Mapping[str, Any]) -> PlanPolicy:
+    """The cluster file's ``spec.target`` (reviewed in Git) over the controller's defaults.
+
+    ``--force`` and ``--no-prune`` of a one-off run still win: they are a person's decision
+    for that run.
+    """
+    return replace(
+        base,
+        max_prune_ratio=float(target.get("maxPruneRatio", base.max_prune_ratio)),
+        drift=DriftPolicy(target.get("drift", base.drift)),
+        on_failure=FailurePolicy(target.get("onUpgradeFailure", base.on_failure)),
+    )
 
 
 def _validation_events(

@@ -68,9 +68,41 @@ def test_sync_dry_run_and_usage_errors(repo: Path, capsys: pytest.CaptureFixture
     assert code == 0
     assert "would install   ml-dev/phi-4-mini" in out
     assert not (repo / "out").exists()
-    assert main(["sync", "--repo", ".", "--cluster", "dev", "--target", "hydrate"]) == 2
-    assert "needs --out" in capsys.readouterr().err
+    # prod's cluster file names no branch: hydrating it needs somewhere to write
+    assert main(["sync", "--repo", ".", "--cluster", "prod", "--target", "hydrate"]) == 2
+    assert "needs --out DIR or a branch" in capsys.readouterr().err
     assert main(["sync", "--repo", str(repo / "nowhere"), "--cluster", "dev", "--out", "o"]) == 2
+
+
+def test_hydrate_to_the_branch_the_cluster_file_names(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # clusters/dev/cluster.yaml: target {kind: hydrate, branch: environments/dev}
+    code, out = run(capsys, "sync", "--repo", ".", "--cluster", "dev")
+    assert code == 0, out
+    files = git("ls-tree", "-r", "--name-only", "environments/dev", cwd=repo).split()
+    assert files == [
+        "ml-dev/deepseek-r1-llama-8b.yaml",
+        "ml-dev/phi-4-mini.yaml",
+        "modelsync.ledger",
+    ]
+    first = git("rev-parse", "environments/dev", cwd=repo)
+    assert "install ml-dev/phi-4-mini" in git("log", "-1", "--format=%B", first, cwd=repo)
+    # An edit that changes no release: no new branch commit.
+    readme = repo / "clusters/dev/NOTES.md"
+    readme.write_text("notes\n")
+    commit(repo, "notes")
+    run(capsys, "sync", "--repo", ".", "--cluster", "dev")
+    assert git("rev-parse", "environments/dev", cwd=repo) == first
+    # A change: one commit on top, with the one release re-rendered.
+    dev = repo / "clusters/dev/phi-4-mini.yaml"
+    dev.write_text(dev.read_text().replace('"16384"', '"8192"'))
+    commit(repo, "phi-4-mini: 8k")
+    code, out = run(capsys, "sync", "--repo", ".", "--cluster", "dev")
+    assert "upgrade   ml-dev/phi-4-mini" in out
+    assert git("rev-parse", "environments/dev~1", cwd=repo) == first
+    shown = git("show", "environments/dev:ml-dev/phi-4-mini.yaml", cwd=repo)
+    assert "maxModelLen: 8192" in shown
 
 
 def test_diff_shows_added_changed_and_removed(
