@@ -16,7 +16,7 @@ from typing import Any
 
 import helm_python as helm
 
-from controller.core.releases import INFERENCE_CHART, TUNING_CHART, DesiredRelease
+from controller.core.releases import INFERENCE_CHART, TUNING_CHART, DesiredRelease, plain
 
 WORKLOAD_CHARTS = (INFERENCE_CHART, TUNING_CHART)
 _DOCUMENT_SEPARATOR = re.compile(r"\n---[ \t]*(?=\n|$)")
@@ -63,7 +63,7 @@ class ChartSource:
 
     def render_files(self, release: DesiredRelease) -> dict[str, str]:
         chart = self.chart(release.chart, release.chart_version)
-        values: dict[str, Any] = _plain(release.values)
+        values: dict[str, Any] = plain(release.values)
         try:
             chart.validate_schema(values)
             return chart.render(
@@ -130,11 +130,3 @@ def join_manifests(files: Mapping[str, str]) -> str:
             ):
                 parts.append(f"# Source: {path}\n{document.strip()}\n")
     return "".join(f"---\n{part}" for part in parts)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value

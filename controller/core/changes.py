@@ -14,7 +14,7 @@ from enum import StrEnum
 
 import yaml
 
-from controller.core.releases import DesiredRelease
+from controller.core.releases import DesiredRelease, plain
 
 
 class ChangeKind(StrEnum):
@@ -46,17 +46,9 @@ def values_yaml(release: DesiredRelease | None) -> str:
     if release is None:
         return ""
     return yaml.safe_dump(
-        {"chart": f"{release.chart} {release.chart_version}", "values": _plain(release.values)},
+        {"chart": f"{release.chart} {release.chart_version}", "values": plain(release.values)},
         sort_keys=True,
     )
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 def unified(before: str, after: str, label: str) -> str:

@@ -153,6 +153,15 @@ def desired_release(
     )
 
 
+def plain(value: Any) -> Any:
+    """Values as plain dicts and lists (what JSON, YAML dumpers and the Helm SDK take)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """``override`` on top of ``base``, mappings merged key by key (as Helm merges values)."""
     merged = dict(base)

@@ -161,6 +161,18 @@ def all_containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return [*spec.get("initContainers", []), *spec["containers"]]
 
 
+def assert_locked_down(spec: dict[str, Any]) -> None:
+    """Every container, init containers included: non-root, no escalation, read-only root,
+    no capabilities, the runtime's default seccomp profile."""
+    for item in all_containers(spec):
+        context = item["securityContext"]
+        assert context["runAsNonRoot"] is True, item["name"]
+        assert context["allowPrivilegeEscalation"] is False, item["name"]
+        assert context["readOnlyRootFilesystem"] is True, item["name"]
+        assert context["capabilities"] == {"drop": ["ALL"]}, item["name"]
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, item["name"]
+
+
 def container(spec: dict[str, Any], name: str) -> dict[str, Any]:
     for item in all_containers(spec):
         if item["name"] == name:

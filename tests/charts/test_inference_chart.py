@@ -11,7 +11,7 @@ import pytest
 from tests.charts.rendering import (
     LINT_KUBE_VERSION,
     Rendered,
-    all_containers,
+    assert_locked_down,
     chart,
     chart_dir,
     configmap_file,
@@ -314,13 +314,7 @@ def test_every_container_is_locked_down(name: str) -> None:
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert spec["automountServiceAccountToken"] is False
     assert spec["enableServiceLinks"] is False
-    for item in all_containers(spec):
-        context = item["securityContext"]
-        assert context["runAsNonRoot"] is True, item["name"]
-        assert context["allowPrivilegeEscalation"] is False, item["name"]
-        assert context["readOnlyRootFilesystem"] is True, item["name"]
-        assert context["capabilities"] == {"drop": ["ALL"]}, item["name"]
-        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, item["name"]
+    assert_locked_down(spec)
 
 
 def test_every_path_vllm_writes_is_a_writable_volume() -> None:

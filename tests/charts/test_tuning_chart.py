@@ -19,6 +19,7 @@ from tests.charts.rendering import (
     CHARTS_DIR,
     Rendered,
     all_containers,
+    assert_locked_down,
     chart,
     configmap_file,
     configmap_text,
@@ -288,13 +289,7 @@ def test_every_container_is_locked_down(name: str) -> None:
     spec = job_pod(rendered(name))
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert spec["automountServiceAccountToken"] is False
-    for item in all_containers(spec):
-        context = item["securityContext"]
-        assert context["runAsNonRoot"] is True, item["name"]
-        assert context["allowPrivilegeEscalation"] is False, item["name"]
-        assert context["readOnlyRootFilesystem"] is True, item["name"]
-        assert context["capabilities"] == {"drop": ["ALL"]}, item["name"]
-        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, item["name"]
+    assert_locked_down(spec)
 
 
 def test_every_path_the_trainer_writes_is_a_writable_volume() -> None:

@@ -24,6 +24,7 @@ from controller.engine.loop import Controller
 from controller.engine.server import App, Server, WebhookSecrets
 from controller.engine.settings import Settings, build_syncer
 from tests.support.gitserver import GitDaemon, OriginRepo, free_port
+from tests.support.waiting import wait_for
 
 SECRET = b"s3cr3t-webhook"
 TOKEN = b"generic-token-123"
@@ -94,14 +95,6 @@ def running(origin: OriginRepo, git_daemon: GitDaemon, tmp_path: Path) -> Iterat
     finally:
         controller.stop(timeout=10)
         server.stop()
-
-
-def wait_for(predicate: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def push(

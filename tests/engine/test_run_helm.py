@@ -11,13 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from tests.support.gitserver import GitDaemon, OriginRepo, free_port
 from tests.support.kubeapi import KubeApi
+from tests.support.waiting import wait_for
 
 CLUSTER = (
     "apiVersion: modelsync.dev/v1alpha1\nkind: Cluster\nmetadata: {name: edge}\n"
@@ -27,14 +27,6 @@ WORKSPACE = (
     "apiVersion: kaito.sh/v1beta1\nkind: Workspace\nmetadata: {name: phi}\n"
     "resource: {}\ninference:\n  preset: {name: phi-3.5-mini-instruct}\n"
 )
-
-
-def wait_for(predicate: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def status(port: int) -> dict[str, Any]:
