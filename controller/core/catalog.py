@@ -50,10 +50,6 @@ class Preset:
     aliases: tuple[str, ...] = ()
     active_parameters: int | None = None
 
-    @property
-    def weight_dtype_bytes(self) -> float:
-        return self.weight_bytes / self.parameters
-
 
 @dataclass(frozen=True, slots=True)
 class GPU:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import posixpath
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,7 +23,6 @@ from controller.adapters.charts import ChartSource
 from controller.adapters.gitsource import GitError
 from controller.core.catalog import Catalog
 from controller.core.planning import (
-    Action,
     DriftPolicy,
     FailurePolicy,
     Plan,
@@ -367,12 +366,4 @@ def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
-def actions_summary(results: Sequence[ActionResult]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for result in results:
-        key = f"{result.step.action}:{'ok' if result.ok else 'failed'}"
-        counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
-__all__ = ["Action", "Backoff", "PassResult", "Syncer", "actions_summary"]
+__all__ = ["Backoff", "PassResult", "Syncer", "cluster_policy"]
