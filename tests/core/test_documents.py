@@ -13,6 +13,8 @@ from controller.core.documents import (
     SourceFile,
     parse_document,
 )
+from controller.core.findings import Severity
+from tests.core.conftest import Validate, workspace
 
 
 def parse(text: str | bytes) -> Document | DocumentError:
@@ -96,10 +98,35 @@ def test_oversized_files_are_refused_before_parsing() -> None:
     assert "over the" in found.message
 
 
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
 def test_deep_nesting_is_refused_without_crashing_the_interpreter() -> None:
-    # libyaml's composer recurses: 100k levels would overflow the C stack.
-    found = error("[" * 100_000 + "]" * 100_000)
-    assert "nesting deeper than" in found.message
+    # libyaml's composer recurses: 100k levels would overflow the C stack. Who refuses it
+    # (our pre-scan or libyaml's own depth limit, PyYAML 6.0.4 on) and in what words is not
+    # the point: it is one error in the first line, and this process is still alive.
+    found = error(DEEP)
+    assert found.path == "w.yaml"
+    assert found.line == 1
+    assert found.column is not None
+
+
+def test_deep_nesting_in_one_file_leaves_the_others_validated(validate: Validate) -> None:
+    good = workspace(
+        "resource: {instanceType: Standard_NC24ads_A100_v4}\n"
+        "inference: {preset: {name: phi-3.5-mini-instruct}}\n"
+    )
+    report = validate({"clusters/test/deep.yaml": DEEP, "clusters/test/good.yaml": good})
+    [finding] = report.findings
+    assert (finding.file, finding.line, finding.severity) == (
+        "clusters/test/deep.yaml",
+        1,
+        Severity.ERROR,
+    )
+    results = {r.path: r for r in report.clusters[0].workspaces}
+    assert not results["clusters/test/deep.yaml"].valid
+    assert results["clusters/test/good.yaml"].valid
+    assert results["clusters/test/good.yaml"].placement is not None
 
 
 def test_an_alias_bomb_is_stopped_by_the_node_budget() -> None:
