@@ -18,6 +18,7 @@ import pygit2
 from pygit2.enums import FileMode
 
 from controller.core.documents import MAX_FILE_BYTES, SourceFile
+from controller.core.ports import GitError
 
 __all__ = ["GitError", "LocalRepository", "changed_paths", "read_tree"]
 
@@ -25,14 +26,6 @@ _MAX_LINK_HOPS = 8
 _MAX_LINK_BYTES = 4096
 #: What libgit2 raises through pygit2 (NotFoundError is a KeyError, ...).
 LIBGIT2_ERRORS = (pygit2.GitError, KeyError, ValueError, OSError)
-
-
-class GitError(Exception):
-    """A Git operation failed; ``retryable`` is True for network trouble and timeouts."""
-
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 class TreeView:

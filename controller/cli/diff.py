@@ -10,15 +10,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.adapters.bundled import load_bundle
-from controller.adapters.charts import ChartError, ChartSource
-from controller.adapters.gitsource import LocalRepository
 from controller.core.changes import Change, ChangeKind, compare, unified
 from controller.core.findings import Finding
 from controller.core.releases import DesiredRelease, desired_releases
 from controller.core.validation import validate_files
+
+if TYPE_CHECKING:
+    from controller.adapters.charts import ChartSource
+    from controller.adapters.gitsource import LocalRepository
 
 _SIGN = {ChangeKind.ADDED: "+", ChangeKind.CHANGED: "~", ChangeKind.REMOVED: "-"}
 
@@ -40,6 +42,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def releases_at(
     repo: LocalRepository, commit: str, path: str, cluster: str | None
 ) -> tuple[list[DesiredRelease], list[Finding]]:
+    from controller.adapters.charts import ChartSource
+
     bundle = load_bundle()
     charts = ChartSource(bundle.charts_dir)
     report = validate_files(
@@ -55,6 +59,9 @@ def releases_at(
 
 
 def run(args: argparse.Namespace) -> int:
+    from controller.adapters.charts import ChartSource
+    from controller.adapters.gitsource import LocalRepository
+
     repo = LocalRepository(args.repo)
     base, head = repo.resolve(args.base), repo.resolve(args.head)
     before, _ = releases_at(repo, base, args.path, args.cluster)
@@ -77,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _manifest_diff(charts: ChartSource, change: Change) -> str:
+    from controller.adapters.charts import ChartError
+
     def render(release: DesiredRelease | None) -> str:
         if release is None:
             return ""

@@ -11,8 +11,6 @@ import sys
 from collections.abc import Sequence
 
 from controller import __version__
-from controller.adapters.bundled import BundleError
-from controller.adapters.gitsource import GitError
 from controller.cli import diff, presets, render, run, status, sync, validate
 
 
@@ -31,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Imported once a command runs: --version and --help stay as quick as Python itself.
+    from controller.adapters.bundled import BundleError
+    from controller.core.ports import GitError
+
     try:
         result: int = args.handler(args)
     except BundleError as e:

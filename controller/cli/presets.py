@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from controller.adapters.bundled import load_bundle
 from controller.core.catalog import GIB, Catalog, Preset
 from controller.core.sizing import explain_inference, kaito_estimate, size_inference
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 #: GPUs ``presets show`` and the README's sizing table compare on.
 REFERENCE_GPUS = ("A10", "A100-80GB", "H100-80GB")
@@ -34,10 +35,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def console() -> Console:
+    from rich.console import Console
+
     return Console(width=None if sys.stdout.isatty() else 160, highlight=False)
 
 
 def run_list(_: argparse.Namespace) -> int:
+    from rich.table import Table
+
     catalog = load_bundle().catalog
     table = Table(
         "NAME", "PARAMS", "WEIGHTS", "CONTEXT", "TUNING", "HUGGING FACE", box=None, pad_edge=False

@@ -13,7 +13,6 @@ from pathlib import Path
 import yaml
 
 from controller.adapters.bundled import load_bundle
-from controller.adapters.charts import ChartError, ChartSource
 from controller.adapters.files import read_paths
 from controller.core.releases import desired_release
 from controller.core.validation import CLUSTER_FILE, validate_files
@@ -35,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if cluster_dir is None:
         print(f"modelsync render: no {CLUSTER_FILE} above {args.file}", file=sys.stderr)
         return 2
+    from controller.adapters.charts import ChartError, ChartSource
+
     root = cluster_dir.parent
     bundle = load_bundle()
     report = validate_files(

@@ -17,21 +17,12 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from controller.adapters.helmtarget import HelmTarget
-from controller.adapters.kube import ObjectRef
-from controller.adapters.kubeevents import EventRecorder
-from controller.adapters.leader import LeaderElector
-from controller.engine.loop import Controller
-from controller.engine.metrics import Metrics
-from controller.engine.server import App, Server, WebhookSecrets
-from controller.engine.settings import (
-    Settings,
-    SettingsError,
-    build_leader,
-    build_syncer,
-    load_settings,
-)
+if TYPE_CHECKING:
+    from controller.adapters.leader import LeaderElector
+    from controller.engine.loop import Controller
+    from controller.engine.settings import Settings
 
 log = logging.getLogger("modelsync")
 
@@ -70,6 +61,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    from controller.engine.settings import Settings, load_settings
+
     overrides = {
         "cluster": args.cluster,
         "repo": args.repo,
@@ -107,6 +100,11 @@ def _cluster_services(
     The controller's own Pod (POD_NAME/POD_NAMESPACE from the downward API) is what Events
     about no particular release (a Workspace that failed validation) are recorded against.
     """
+    from controller.adapters.helmtarget import HelmTarget
+    from controller.adapters.kube import ObjectRef
+    from controller.adapters.kubeevents import EventRecorder
+    from controller.engine.settings import build_leader
+
     if not isinstance(target, HelmTarget):
         return None
     client = target.connection.client()
@@ -136,6 +134,11 @@ def _secret(path: Path) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
+    from controller.engine.loop import Controller
+    from controller.engine.metrics import Metrics
+    from controller.engine.server import App, Server, WebhookSecrets
+    from controller.engine.settings import SettingsError, build_syncer
+
     logging.basicConfig(
         level=args.log_level,
         stream=sys.stderr,

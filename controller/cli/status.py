@@ -13,9 +13,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
-from controller.adapters.hydrate import LEDGER, read_ledger
 from controller.cli.presets import console
 from controller.core.ports import TargetError
 
@@ -48,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _from_ledgers(out: Path) -> Iterable[Mapping[str, Any]]:
+    from controller.adapters.hydrate import LEDGER, read_ledger
+
     paths = sorted(out.glob(f"*/{LEDGER}"))
     if not paths:
         raise TargetError(f"no modelsync ledger under {out} (run modelsync sync --out {out})")
@@ -66,6 +65,8 @@ def _from_url(url: str) -> Iterable[Mapping[str, Any]]:
 
 
 def print_table(rows: Iterable[Mapping[str, Any]]) -> None:
+    from rich.table import Table
+
     table = Table(*COLUMNS, box=None, pad_edge=False)
     for row in sorted(
         rows, key=lambda r: (r.get("cluster", ""), r.get("namespace", ""), r.get("name", ""))

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from typing import TYPE_CHECKING
 
 from controller.core.planning import Action, Step
-from controller.engine.settings import Settings, SettingsError, build_syncer, check
-from controller.engine.sync import PassResult
+
+if TYPE_CHECKING:
+    from controller.engine.settings import Settings
+    from controller.engine.sync import PassResult
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,6 +76,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    from controller.engine.settings import Settings, check
+
     target = args.target or ("hydrate" if args.out or args.hydrate_branch else "")
     settings = Settings(
         cluster=args.cluster,
@@ -97,6 +100,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from controller.engine.settings import SettingsError, build_syncer
+
     try:
         syncer = build_syncer(settings_from(args))
     except SettingsError as e:

@@ -21,6 +21,15 @@ class TargetError(Exception):
     """The target cannot be read or written at all: nothing may be planned against it."""
 
 
+class GitError(Exception):
+    """The source cannot be read: a Git operation failed. ``retryable`` is True for network
+    trouble and timeouts. It is the Source's error, so it lives beside the Source port."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
 class Commit(Protocol):
     @property
     def commit(self) -> str: ...

@@ -16,7 +16,7 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -24,14 +24,17 @@ from controller.adapters.bundled import load_bundle
 from controller.adapters.charts import ChartSource
 from controller.adapters.gitauth import GitAuth
 from controller.adapters.gitsource import GitError, GitRef, GitSource, LocalSource
-from controller.adapters.helmtarget import HelmTarget
 from controller.adapters.hydrate import HydrateTarget
-from controller.adapters.kube import KubeClient, KubeConnection
-from controller.adapters.leader import LeaderElector
 from controller.core.documents import Document, parse_document
 from controller.core.planning import DriftPolicy, FailurePolicy, PlanPolicy
 from controller.core.ports import Source, Target
 from controller.engine.sync import Syncer
+
+if TYPE_CHECKING:
+    # The helm target's modules (the kubernetes client above all) are imported where the
+    # helm target is wired, so a hydrate pass or `modelsync validate` never loads them.
+    from controller.adapters.kube import KubeClient, KubeConnection
+    from controller.adapters.leader import LeaderElector
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +203,8 @@ def build_charts(settings: Settings) -> ChartSource:
 
 def build_connection(settings: Settings) -> KubeConnection:
     """How to reach the cluster: the kubeconfig and context given, or in-cluster."""
+    from controller.adapters.kube import KubeConnection
+
     return KubeConnection.detect(
         settings.kubeconfig, settings.kube_context, request_timeout=settings.request_timeout
     )
@@ -226,6 +231,8 @@ def build_leader(
         raise SettingsError(f"unknown key leaderElection.{sorted(unknown)[0]}")
     if not config.get("enabled", True):
         return None
+    from controller.adapters.leader import LeaderElector
+
     try:
         return LeaderElector(
             client,
@@ -279,6 +286,8 @@ def build_syncer(settings: Settings, target: Target | None = None) -> Syncer:
         declared_kind, declared_branch = declared_target(source, settings)
         kind, branch = kind or declared_kind, branch or declared_branch
     if target is None and kind != "hydrate":
+        from controller.adapters.helmtarget import HelmTarget
+
         target = HelmTarget(
             build_connection(settings), charts, settings.cluster, timeout=settings.timeout
         )

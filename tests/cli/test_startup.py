@@ -1,0 +1,74 @@
+"""What each command imports: the heavy clients load only for the commands that use them.
+
+`modelsync --version`, `validate` and a hydrate `sync` run in CI on every pull request;
+the kubernetes client alone takes about a second to import, and none of them talks to a
+cluster. Timings live in bench/cli.py; this holds the line that keeps them low.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: Imported by the CLI only where a command needs it.
+HEAVY = ("kubernetes", "helm_python", "werkzeug", "pygit2", "rich", "prometheus_client")
+
+_PROBE = """
+import json, sys
+from controller.cli.main import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as e:
+    code = e.code
+print(json.dumps({"code": code, "heavy": sorted(
+    m for m in %r if m in sys.modules)}), file=sys.stderr)
+""" % (HEAVY,)
+
+
+def loaded(*args: str, cwd: Path = REPO) -> tuple[int, set[str]]:
+    """Run the CLI in a fresh interpreter; its exit code and the heavy modules it imported."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    return report["code"], set(report["heavy"])
+
+
+def test_version_and_help_import_none_of_them() -> None:
+    assert loaded("--version") == (0, set())
+    assert loaded("--help") == (0, set())
+
+
+def test_validate_imports_none_of_them() -> None:
+    code, heavy = loaded("validate", "clusters")
+    assert code == 0
+    assert heavy == set()
+
+
+@pytest.mark.parametrize("extra", [[], ["--no-manifests"]])
+def test_diff_needs_git_and_the_helm_sdk_but_no_cluster_client(extra: list[str]) -> None:
+    code, heavy = loaded("diff", "--base", "HEAD", "--head", "HEAD", *extra)
+    assert code == 0
+    assert heavy <= {"pygit2", "helm_python"}
+
+
+def test_a_hydrate_sync_never_loads_the_kubernetes_client(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, heavy = loaded(
+        "sync", "--repo", str(REPO), "--cluster", "dev", "--out", str(out),
+        "--state-dir", str(tmp_path / "state"),
+    )  # fmt: skip
+    assert code == 0
+    assert "kubernetes" not in heavy
+    assert "werkzeug" not in heavy
