@@ -65,7 +65,8 @@ class ChartSource:
         chart = self.chart(release.chart, release.chart_version)
         values: dict[str, Any] = plain(release.values)
         try:
-            chart.validate_schema(values)
+            # render checks the values against values.schema.json itself (as helm template
+            # does); a separate validate_schema call would do that work twice.
             return chart.render(
                 values, name=release.name, namespace=release.namespace, is_install=True
             )

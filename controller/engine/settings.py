@@ -310,4 +310,7 @@ def build_syncer(settings: Settings, target: Target | None = None) -> Syncer:
         cluster=settings.cluster,
         path=settings.path,
         policy=settings.policy,
+        # Rendering runs on every core (the SDK's native calls release the GIL); Helm
+        # actions against a cluster stay one at a time.
+        concurrency=min(4, os.cpu_count() or 1) if isinstance(target, HydrateTarget) else 1,
     )

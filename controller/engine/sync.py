@@ -8,6 +8,9 @@ per-release backoff, the statuses) and runs passes on demand; ``modelsync sync``
   target stops the pass before planning: the last good state stays, nothing is pruned;
 - one Workspace's failure never stops the others' steps;
 - a release that failed waits out an exponential backoff unless Git changes it again.
+
+Steps are applied ``concurrency`` at a time (the hydrate target renders on every core: the
+Helm SDK's native calls release the GIL); results, backoff and progress stay in plan order.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from __future__ import annotations
 import logging
 import posixpath
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -145,9 +149,13 @@ class Syncer:
         path: str = "clusters",
         policy: PlanPolicy | None = None,
         full_resync: float = 600.0,
+        concurrency: int = 1,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self.source, self.target, self.charts = source, target, charts
+        self.concurrency = concurrency
         self.cluster, self.policy, self.clock = cluster, policy or PlanPolicy(), clock
         self.directory = posixpath.join(path.strip("/"), cluster) if path.strip("/") else cluster
         self.validator = Validator(schemas, catalog, memo=True)
@@ -301,16 +309,19 @@ class Syncer:
         results: list[ActionResult] = []
         waiting: list[Step] = []
         steps = the_plan.actions()
-        for index, step in enumerate(steps):
-            key = (step.namespace, step.name)
-            digest = step.desired.digest if step.desired else ""
+        now = self.clock()
+        ready = []
+        for step in steps:
             remedy = step.state in (ReleaseState.FAILED, ReleaseState.STUCK)
-            if self.backoff.blocked(key, digest, self.clock(), remedy=remedy):
+            if self.backoff.blocked(_key(step), _digest(step), now, remedy=remedy):
                 waiting.append(step)
-                continue
+            else:
+                ready.append(step)
+        for index, (step, result) in enumerate(self._applied(ready, commit)):
             if progress is not None:
-                progress(index, len(steps), step)
-            result = self.target.apply(step, commit)
+                progress(index + 1, len(ready), step)
+            key, digest = _key(step), _digest(step)
+            remedy = step.state in (ReleaseState.FAILED, ReleaseState.STUCK)
             if result.ok and remedy:
                 # The count stays: the change the rollback or uninstall undid has yet to work.
                 self.backoff.remediated(key)
@@ -323,6 +334,25 @@ class Syncer:
                 )
             results.append(result)
         return results, waiting
+
+    def _applied(self, steps: Sequence[Step], commit: str) -> Iterator[tuple[Step, ActionResult]]:
+        """Each step with its result, in plan order, at most ``concurrency`` at a time."""
+        if self.concurrency == 1 or len(steps) < 2:
+            for step in steps:
+                yield step, self.target.apply(step, commit)
+            return
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="apply") as pool:
+            yield from zip(
+                steps, pool.map(lambda s: self.target.apply(s, commit), steps), strict=True
+            )
+
+
+def _key(step: Step) -> tuple[str, str]:
+    return (step.namespace, step.name)
+
+
+def _digest(step: Step) -> str:
+    return step.desired.digest if step.desired else ""
 
 
 def cluster_policy(base: PlanPolicy, target: Mapping[str, Any]) -> PlanPolicy:

@@ -19,22 +19,24 @@ REPO = Path(__file__).resolve().parents[2]
 #: Imported by the CLI only where a command needs it.
 HEAVY = ("kubernetes", "helm_python", "werkzeug", "pygit2", "rich", "prometheus_client")
 
+# argv: the heavy module names joined by commas, then the CLI's arguments.
 _PROBE = """
 import json, sys
 from controller.cli.main import main
+heavy, args = sys.argv[1].split(","), sys.argv[2:]
 try:
-    code = main(sys.argv[1:])
+    code = main(args)
 except SystemExit as e:
     code = e.code
-print(json.dumps({"code": code, "heavy": sorted(
-    m for m in %r if m in sys.modules)}), file=sys.stderr)
-""" % (HEAVY,)
+found = sorted(m for m in heavy if m in sys.modules)
+print(json.dumps({"code": code, "heavy": found}), file=sys.stderr)
+"""
 
 
 def loaded(*args: str, cwd: Path = REPO) -> tuple[int, set[str]]:
     """Run the CLI in a fresh interpreter; its exit code and the heavy modules it imported."""
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, *args],
+        [sys.executable, "-c", _PROBE, ",".join(HEAVY), *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -7,7 +7,9 @@ pygit2 against ``git daemon`` and whose target is the hydrate directory.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +17,8 @@ from controller.adapters.bundled import load_bundle
 from controller.adapters.charts import ChartSource
 from controller.adapters.gitsource import GitRef, GitSource
 from controller.adapters.hydrate import LEDGER, HydrateTarget
-from controller.core.planning import Action, DriftPolicy, PlanPolicy
+from controller.core.planning import Action, DriftPolicy, PlanPolicy, Step
+from controller.core.status import ActionResult
 from controller.engine.sync import Syncer
 from tests.support.gitserver import GitDaemon, OriginRepo
 
@@ -246,3 +249,52 @@ def test_an_edited_output_file_is_drift_reported_then_corrected(world: World) ->
     assert actions(corrected) == {"alpha": "upgrade:ok"}
     assert "replicas: 5" not in edited.read_text()
     assert world.syncer.run_pass(full=True).drifted == ()
+
+
+class MeetingTarget(HydrateTarget):
+    """Each apply waits until another one has started: a pass completes only if applies
+    really run at the same time (a serial pass breaks the barrier after its timeout)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.barrier = threading.Barrier(2, timeout=10)
+
+    def apply(self, step: Step, commit: str) -> ActionResult:
+        self.barrier.wait()
+        return super().apply(step, commit)
+
+
+def test_renders_run_concurrently_and_results_keep_plan_order(world: World, tmp_path: Path) -> None:
+    bundle = load_bundle()
+    charts = ChartSource(bundle.charts_dir)
+    target = MeetingTarget(tmp_path / "parallel", charts, "edge")
+    syncer = Syncer(
+        source=world.source,
+        target=target,
+        schemas=bundle.schemas,
+        catalog=bundle.catalog,
+        charts=charts,
+        cluster="edge",
+        concurrency=2,
+    )
+    result = syncer.run_pass()
+    assert result.ok, result.results
+    assert result.plan is not None
+    assert [r.step for r in result.results] == result.plan.actions()
+    assert len(result.results) == 4
+    rendered = sorted(p.name for p in (tmp_path / "parallel" / "edge").rglob("*.yaml"))
+    assert rendered == ["alpha.yaml", "beta.yaml", "delta.yaml", "gamma.yaml"]
+    assert len(json.loads((tmp_path / "parallel" / "edge" / LEDGER).read_text())["releases"]) == 4
+
+
+def test_concurrency_below_one_is_refused(world: World) -> None:
+    with pytest.raises(ValueError, match="concurrency"):
+        Syncer(
+            source=world.source,
+            target=world.target,
+            schemas=load_bundle().schemas,
+            catalog=load_bundle().catalog,
+            charts=ChartSource(load_bundle().charts_dir),
+            cluster="edge",
+            concurrency=0,
+        )
