@@ -115,6 +115,7 @@ charts: $(VENV)/.installed
 	$(BIN)/python charts/package.py --out dist/charts
 
 bench: $(VENV)/.installed
+	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/gitsource.py
 	$(BIN)/python bench/sync.py
