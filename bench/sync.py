@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -94,20 +95,29 @@ def syncer_for(cluster: str, url: str, work: Path, charts: ChartSource) -> Synce
     )
 
 
-def bare_renders(releases: list[DesiredRelease]) -> float:
-    """Seconds the Helm SDK alone takes to render these releases' values, one after another,
-    each chart loaded once beforehand: the floor for a cold hydrate pass on one core."""
+def bare_renders(releases: list[DesiredRelease], threads: int = 1) -> float:
+    """Seconds the Helm SDK alone takes to render these releases' values, each chart loaded
+    once beforehand. With one thread: the sum of the single renders, the floor for a cold
+    hydrate pass on one core. With more: the wall time, which shows whether the SDK's native
+    calls run in parallel (ctypes releases the GIL around them)."""
     charts = {
         name: helm.Chart.load(load_bundle().charts_dir / name)
         for name in {r.chart for r in releases}
     }
-    values = [(charts[r.chart], plain(r.values), r) for r in releases]
-    total = 0.0
-    for chart, vals, release in values:
+    jobs = [(charts[r.chart], plain(r.values), r) for r in releases]
+
+    def render(job: tuple[helm.Chart, dict[str, Any], DesiredRelease]) -> float:
+        chart, values, release = job
         start = time.perf_counter()
-        chart.render(vals, name=release.name, namespace=release.namespace, is_install=True)
-        total += time.perf_counter() - start
-    return total
+        chart.render(values, name=release.name, namespace=release.namespace, is_install=True)
+        return time.perf_counter() - start
+
+    if threads == 1:
+        return sum(render(job) for job in jobs)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(render, jobs))
+    return time.perf_counter() - start
 
 
 def timed(fn: Any) -> tuple[float, Any]:
@@ -131,7 +141,9 @@ def main() -> None:
             syncers = {c: syncer_for(c, url, work, charts) for c in CLUSTERS}
             cold = {c: timed(s.run_pass) for c, s in syncers.items()}
             assert all(r.ok and touched(r) == WORKSPACES // 2 for _, r in cold.values())
-            bare = bare_renders([d for s in syncers.values() for d in s.desired])
+            desired = [d for s in syncers.values() for d in s.desired]
+            bare = bare_renders(desired)
+            bare_parallel = bare_renders(desired, threads=CONCURRENCY)
 
             same = [timed(syncers["east"].run_pass) for _ in range(5)]
             assert all(r.skipped == "commit unchanged" for _, r in same)
@@ -179,6 +191,8 @@ def main() -> None:
         "cold_sync_concurrency": CONCURRENCY,
         "baseline_bare_render_serial_seconds": round(bare, 3),
         "cold_sync_ratio_vs_bare_render": round(sum(s for s, _ in cold.values()) / bare, 2),
+        "bare_render_wall_seconds_on_concurrency_threads": round(bare_parallel, 3),
+        "sdk_thread_speedup": round(bare / bare_parallel, 2),
         "noop_same_commit": stats([s for s, _ in same]),
         "noop_commit_touching_no_workspace_ms": round(elsewhere[0] * 1000, 2),
         "one_change": stats(one_times)
