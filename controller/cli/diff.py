@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.adapters.bundled import load_bundle
 from controller.core.changes import Change, ChangeKind, compare, unified
-from controller.core.findings import Finding
+from controller.core.findings import Finding, did_you_mean
 from controller.core.releases import DesiredRelease, desired_releases
 from controller.core.validation import validate_files
 
@@ -41,7 +41,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def releases_at(
     repo: LocalRepository, commit: str, path: str, cluster: str | None
-) -> tuple[list[DesiredRelease], list[Finding]]:
+) -> tuple[list[DesiredRelease], list[Finding], set[str]]:
+    """The releases of ``cluster`` (all when None) at ``commit``, the errors there, and the
+    names of every cluster the commit holds."""
     from controller.adapters.charts import ChartSource
 
     bundle = load_bundle()
@@ -55,7 +57,7 @@ def releases_at(
         if cluster in (None, c.name)
         for d in desired_releases(c, charts.versions())
     ]
-    return releases, [f for f in report.findings if f.is_error]
+    return releases, [f for f in report.findings if f.is_error], {c.name for c in report.clusters}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,8 +66,15 @@ def run(args: argparse.Namespace) -> int:
 
     repo = LocalRepository(args.repo)
     base, head = repo.resolve(args.base), repo.resolve(args.head)
-    before, _ = releases_at(repo, base, args.path, args.cluster)
-    after, errors = releases_at(repo, head, args.path, args.cluster)
+    before, _, known = releases_at(repo, base, args.path, args.cluster)
+    after, errors, known_at_head = releases_at(repo, head, args.path, args.cluster)
+    if args.cluster is not None and args.cluster not in known | known_at_head:
+        # A typo must not read as "no release changes": CI would pass on it.
+        hint = did_you_mean(args.cluster, known | known_at_head)
+        print(
+            f"modelsync diff: no cluster {args.cluster!r} under {args.path}/{hint}", file=sys.stderr
+        )
+        return 2
     held = {f.file for f in errors}  # invalid at head: the controller keeps their releases
     changes = [
         c

@@ -7,6 +7,8 @@ Exit codes follow ``flux diff`` / ``argocd app diff``: 0 success or nothing to r
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -43,4 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `modelsync ... | head -1`: the reader left. Say nothing more (Python would print a
+        # traceback while flushing stdout at exit) and exit as a process killed by SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     return result

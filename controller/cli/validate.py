@@ -54,6 +54,14 @@ def run(args: argparse.Namespace) -> int:
     full = validate_files(
         files, schemas=bundle.schemas, catalog=bundle.catalog, cluster=args.cluster
     )
+    if not full.clusters and not full.errors:
+        # Nothing found is not a pass: a CI step pointed at the wrong folder must go red.
+        where = ", ".join(str(p) for p in paths)
+        print(
+            f"modelsync validate: nothing to validate: no {CLUSTER_FILE} under {where}",
+            file=sys.stderr,
+        )
+        return 2
     pools = pool_usage(full)  # pools are the whole cluster's, even when one file is asked about
     report = focus(full, wanted)
     out = sys.stdout

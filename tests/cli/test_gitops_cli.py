@@ -134,6 +134,16 @@ def test_diff_shows_added_changed_and_removed(
     assert (code, out.splitlines()[-1]) == (0, "no release changes")
 
 
+def test_diff_of_an_unknown_cluster_is_a_usage_error(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["diff", "--base", "HEAD", "--cluster", "dve", "--no-manifests"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "no cluster 'dve' under clusters/ (did you mean 'dev'?)" in captured.err
+    assert captured.out == ""
+
+
 def test_diff_keeps_releases_of_files_broken_at_head(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -160,3 +163,31 @@ def test_one_file_is_validated_in_its_cluster(
     assert "over capacity" in out
     assert "pool prod/a100: 4 of 4 GPUs requested" in out
     assert "w0.yaml" not in out
+
+
+def test_nothing_to_validate_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "README.md").write_text("no clusters here\n")
+    code, out = run(capsys, ".")
+    assert code == 2
+    assert "PASS" not in out
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    # `modelsync validate --explain | head -1`: the pipe closes after the first line.
+    with subprocess.Popen(
+        [sys.executable, "-m", "controller", "validate", "clusters", "--explain"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert process.stdout.readline().startswith(b"ok ")
+        process.stdout.close()
+        stderr = process.stderr.read()
+        code = process.wait(timeout=60)
+    assert stderr == b""
+    assert code == 128 + signal.SIGPIPE
