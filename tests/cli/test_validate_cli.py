@@ -175,17 +175,21 @@ def test_nothing_to_validate_is_a_usage_error(
     assert "PASS" not in out
 
 
-def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
-    # `modelsync validate --explain | head -1`: the pipe closes after the first line.
+def test_a_reader_that_leaves_early_gets_no_traceback(repo: Path) -> None:
+    # `modelsync validate --explain | head -1`: the pipe closes after the first line, while
+    # far more than a pipe buffer (64 KiB) is still to be written.
+    for i in range(200):
+        (repo / "clusters/prod" / f"phi-{i}.yaml").write_text(GOOD.replace("phi}", f"phi-{i}}}"))
     with subprocess.Popen(
         [sys.executable, "-m", "controller", "validate", "clusters", "--explain"],
-        cwd=REPO,
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     ) as process:
         assert process.stdout is not None
         assert process.stderr is not None
-        assert process.stdout.readline().startswith(b"ok ")
+        assert process.stdout.readline()
         process.stdout.close()
         stderr = process.stderr.read()
         code = process.wait(timeout=60)
