@@ -39,7 +39,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_CONFIG_BYTES = 64 * 1024
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+#: Go's duration syntax (``1m30s``, ``500ms``, ``2h``), as Flux and the chart's schema take
+#: it; a bare number is seconds.
+_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$|^\d+(?:\.\d+)?$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)?")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 class SettingsError(Exception):
@@ -47,14 +51,16 @@ class SettingsError(Exception):
 
 
 def duration(value: str | float) -> float:
-    """``60s``, ``2m``, ``500ms`` or a number of seconds."""
+    """``60s``, ``1m30s``, ``500ms`` or a number of seconds."""
     if isinstance(value, int | float):
         return float(value)
-    match = _DURATION.match(str(value).strip())
-    if not match:
-        raise SettingsError(f"not a duration: {value!r} (use e.g. 30s, 5m)")
-    number, unit = float(match.group(1)), match.group(2) or "s"
-    return number * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+    text = str(value).strip()
+    if not _DURATION.match(text):
+        raise SettingsError(f"not a duration: {value!r} (use e.g. 30s, 5m, 1m30s)")
+    return sum(
+        float(number) * _UNIT_SECONDS[unit or "s"]
+        for number, unit in _DURATION_PART.findall(text)
+    )
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from controller.adapters.bundled import load_bundle
 from controller.core.documents import SourceFile
 from controller.core.releases import DesiredRelease, desired_releases
 from controller.core.validation import validate_files
+from controller.engine.settings import SettingsError, duration
 from tests.charts.rendering import (
     KUBE_VERSIONS,
     REPO_ROOT,
@@ -245,6 +246,30 @@ def test_controller_config_has_the_contract_fields(name: str, ref: dict[str, str
         "onUpgradeFailure",
     ):
         assert type(config[key]) is type(contract[key]), key
+
+
+DURATIONS = ["30s", "1m30s", "500ms", "2h", "1.5m", "1h2m3s", "90", "1x", "m", "1m 30s", "-1s", ""]
+
+
+@pytest.mark.parametrize("text", DURATIONS)
+def test_the_chart_and_the_controller_agree_on_durations(text: str) -> None:
+    """A duration the chart's schema lets through must start the controller (else the pod
+    crash-loops on a value `helm install` accepted), and one it refuses must be refused."""
+    schema = json.loads((REPO_ROOT / "charts/modelsync/values.schema.json").read_text())
+    patterns = {
+        schema["properties"]["config"]["properties"][key]["pattern"]
+        for key in ("interval", "timeout")
+    }
+    try:
+        duration(text)
+        controller_accepts = True
+    except SettingsError:
+        controller_accepts = False
+    for pattern in patterns:
+        # The bare number is the controller's own shorthand; the chart asks for a unit.
+        chart_accepts = re.search(pattern, text) is not None
+        assert chart_accepts <= controller_accepts, (pattern, text)
+        assert controller_accepts <= chart_accepts or text.replace(".", "").isdigit()
 
 
 def test_contract_secret_paths_are_where_the_chart_mounts_them() -> None:
