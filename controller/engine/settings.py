@@ -58,8 +58,7 @@ def duration(value: str | float) -> float:
     if not _DURATION.match(text):
         raise SettingsError(f"not a duration: {value!r} (use e.g. 30s, 5m, 1m30s)")
     return sum(
-        float(number) * _UNIT_SECONDS[unit or "s"]
-        for number, unit in _DURATION_PART.findall(text)
+        float(number) * _UNIT_SECONDS[unit or "s"] for number, unit in _DURATION_PART.findall(text)
     )
 
 
