@@ -28,6 +28,10 @@ class Architecture:
     sliding_window: int | None = None
     experts_total: int | None = None
     experts_active: int | None = None
+    #: Multi-head latent attention caches one compressed latent per token and layer instead of
+    #: per-head keys and values; both are None for ordinary attention.
+    kv_lora_rank: int | None = None
+    qk_rope_head_dim: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,8 @@ def preset_from_document(body: Mapping[str, Any]) -> Preset:
             sliding_window=arch.get("slidingWindow"),
             experts_total=experts.get("total"),
             experts_active=experts.get("active"),
+            kv_lora_rank=arch.get("kvLoraRank"),
+            qk_rope_head_dim=arch.get("qkRopeHeadDim"),
         ),
         vllm_supported=bool(vllm.get("supported", True)),
         vllm_extra_args=tuple(vllm.get("extraArgs", ())),
