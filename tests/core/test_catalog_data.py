@@ -208,8 +208,27 @@ def test_the_gpu_table_covers_the_gpus_the_sizing_compares() -> None:
         "H100-80GB",
         "H100-NVL-94GB",
         "H200-141GB",
+        "V100-16GB",
+        "V100-32GB",
     }
     assert sorted(expected - {gpu["name"] for gpu in gpus()}) == []
+
+
+def test_the_instance_types_kaitos_examples_and_sku_tables_name_are_known() -> None:
+    # KAITO's examples name the retired Azure NCv3 (V100) sizes; its SKU tables list the rest.
+    expected = {
+        "Standard_NC6s_v3",
+        "Standard_NC12s_v3",
+        "Standard_NC24s_v3",
+        "Standard_NC24rs_v3",
+        "Standard_NCC40ads_H100_v5",
+        "gr6.4xlarge",
+        "gr6.8xlarge",
+        "g4dn.xlarge",
+        "p3.2xlarge",
+        "p3dn.24xlarge",
+    }
+    assert sorted(expected - {item["name"] for item in instance_types()}) == []
 
 
 @pytest.mark.parametrize("gpu", gpus(), ids=lambda g: str(g["name"]))
