@@ -113,7 +113,9 @@ def _norm(name: str) -> str:
 def _index(items: Iterable[Preset | GPU]) -> dict[str, str]:
     index: dict[str, str] = {}
     for item in items:
-        for alias in (item.name, *item.aliases):
+        # A Workspace may name a model by its Hugging Face id (KAITO accepts any ``org/model``).
+        hub_id = (item.huggingface_id,) if isinstance(item, Preset) else ()
+        for alias in (item.name, *item.aliases, *hub_id):
             index[_norm(alias)] = item.name
     return index
 
