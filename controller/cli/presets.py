@@ -1,4 +1,4 @@
-"""``modelsync presets list|show NAME``: the model catalog and how each model sizes."""
+"""``modelsync presets list|show NAME|add ORG/MODEL``: the model catalog and how models size."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from controller.adapters.bundled import load_bundle
+from controller.cli import presets_add
 from controller.core.catalog import GIB, Catalog, Preset
 from controller.core.sizing import explain_inference, kaito_estimate, size_inference
 
@@ -32,6 +33,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="length for both estimates (default: min(context, 8192))",
     )
     table.set_defaults(handler=run_table)
+    presets_add.register(verbs)
 
 
 def console() -> Console:
