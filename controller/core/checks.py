@@ -38,8 +38,14 @@ RESERVED_VLLM_FLAGS = frozenset(
 )
 
 
-def check_workspace(ws: Workspace, catalog: Catalog) -> tuple[list[Finding], Preset | None]:
-    """Findings for one Workspace, and its preset when it resolves."""
+def check_workspace(
+    ws: Workspace, catalog: Catalog, *, default_access_secret: str | None = None
+) -> tuple[list[Finding], Preset | None]:
+    """Findings for one Workspace, and its preset when it resolves.
+
+    ``default_access_secret`` is the cluster's ``defaults.modelAccessSecret``: with it, a
+    gated model needs no secret in the Workspace (KAITO files carry none).
+    """
     doc = ws.document
     findings = _annotation_findings(ws)
     has_inference, has_tuning = "inference" in doc.body, "tuning" in doc.body
@@ -76,13 +82,14 @@ def check_workspace(ws: Workspace, catalog: Catalog) -> tuple[list[Finding], Pre
         )
         return findings, None
     options = (*base, "preset", "presetOptions")
-    if preset.gated and not ref.access_secret:
+    if preset.gated and not (ref.access_secret or default_access_secret):
         findings.append(
             at(
                 doc,
                 (*options, "modelAccessSecret"),
                 f"{preset.huggingface_id} is gated on Hugging Face: name a Secret "
-                "holding HF_TOKEN in presetOptions.modelAccessSecret",
+                "holding HF_TOKEN in presetOptions.modelAccessSecret, or set "
+                "spec.defaults.modelAccessSecret in the cluster file for every Workspace",
                 code="access",
             )
         )
