@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     result = next((w for w in cluster.workspaces if w.path == name), None) if cluster else None
     if cluster is None or cluster.cluster is None or result is None or not result.valid:
         errors = [f for f in report.findings if f.is_error and f.file in (name, "")] or [
-            f for f in report.findings if f.is_error
+            f for f in (*local.findings, *report.findings) if f.is_error
         ]
         for f in errors:
             print(f"{f.file}:{f.line}:{f.column}: error: {f.field}: {f.message}", file=sys.stderr)

@@ -163,3 +163,5 @@ def test_validate_sizes_a_workspace_with_the_repos_own_preset(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "prod/default/tiny: tiny-qwen on pool" in out
+    assert main(["presets", "show", "acme/Tiny-Qwen"]) == 0
+    assert capsys.readouterr().out.startswith("tiny-qwen  (qwen2)")
