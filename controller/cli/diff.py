@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from controller.adapters.bundled import load_bundle
 from controller.core.changes import Change, ChangeKind, compare, unified
 from controller.core.findings import Finding, did_you_mean
+from controller.core.localpresets import presets_dir_for, with_local_presets
 from controller.core.releases import DesiredRelease, desired_releases
 from controller.core.validation import validate_files
 
@@ -48,8 +49,11 @@ def releases_at(
 
     bundle = load_bundle()
     charts = ChartSource(bundle.charts_dir)
+    local = with_local_presets(
+        bundle.catalog, repo.read_tree(commit, presets_dir_for(path)), bundle.schemas
+    )
     report = validate_files(
-        repo.read_tree(commit, path), schemas=bundle.schemas, catalog=bundle.catalog
+        repo.read_tree(commit, path), schemas=bundle.schemas, catalog=local.catalog
     )
     releases = [
         d
@@ -57,7 +61,8 @@ def releases_at(
         if cluster in (None, c.name)
         for d in desired_releases(c, charts.versions())
     ]
-    return releases, [f for f in report.findings if f.is_error], {c.name for c in report.clusters}
+    errors = [f for f in (*local.findings, *report.findings) if f.is_error]
+    return releases, errors, {c.name for c in report.clusters}
 
 
 def run(args: argparse.Namespace) -> int:

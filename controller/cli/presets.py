@@ -1,12 +1,15 @@
-"""``modelsync presets list|show NAME``: the model catalog and how each model sizes."""
+"""``modelsync presets list|show NAME|add ORG/MODEL``: the model catalog and how models size."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller.adapters.bundled import load_bundle
+from controller.adapters.localcatalog import local_catalog, presets_beside
+from controller.cli import presets_add
 from controller.core.catalog import GIB, Catalog, Preset
 from controller.core.sizing import explain_inference, kaito_estimate, size_inference
 
@@ -32,6 +35,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="length for both estimates (default: min(context, 8192))",
     )
     table.set_defaults(handler=run_table)
+    presets_add.register(verbs)
 
 
 def console() -> Console:
@@ -40,10 +44,16 @@ def console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 160, highlight=False)
 
 
+def repo_catalog() -> Catalog:
+    """The bundled catalog plus the presets/ of the clusters repo in the working directory."""
+    bundle = load_bundle()
+    return local_catalog(bundle, presets_beside(Path("clusters")), Path.cwd()).catalog
+
+
 def run_list(_: argparse.Namespace) -> int:
     from rich.table import Table
 
-    catalog = load_bundle().catalog
+    catalog = repo_catalog()
     table = Table(
         "NAME", "PARAMS", "WEIGHTS", "CONTEXT", "TUNING", "HUGGING FACE", box=None, pad_edge=False
     )
@@ -61,7 +71,7 @@ def run_list(_: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    catalog = load_bundle().catalog
+    catalog = repo_catalog()
     preset = catalog.preset(args.name)
     if preset is None:
         close = catalog.closest_preset(args.name)

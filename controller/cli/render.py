@@ -14,6 +14,7 @@ import yaml
 
 from controller.adapters.bundled import load_bundle
 from controller.adapters.files import read_paths
+from controller.adapters.localcatalog import local_catalog, presets_beside
 from controller.core.releases import desired_release
 from controller.core.validation import CLUSTER_FILE, validate_files
 
@@ -38,15 +39,16 @@ def run(args: argparse.Namespace) -> int:
 
     root = cluster_dir.parent
     bundle = load_bundle()
+    local = local_catalog(bundle, presets_beside(cluster_dir), root)
     report = validate_files(
-        read_paths([cluster_dir], root), schemas=bundle.schemas, catalog=bundle.catalog
+        read_paths([cluster_dir], root), schemas=bundle.schemas, catalog=local.catalog
     )
     name = path.relative_to(root).as_posix()
     cluster = next((c for c in report.clusters if c.directory == cluster_dir.name), None)
     result = next((w for w in cluster.workspaces if w.path == name), None) if cluster else None
     if cluster is None or cluster.cluster is None or result is None or not result.valid:
         errors = [f for f in report.findings if f.is_error and f.file in (name, "")] or [
-            f for f in report.findings if f.is_error
+            f for f in (*local.findings, *report.findings) if f.is_error
         ]
         for f in errors:
             print(f"{f.file}:{f.line}:{f.column}: error: {f.field}: {f.message}", file=sys.stderr)

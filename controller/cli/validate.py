@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from controller.adapters.bundled import load_bundle
 from controller.adapters.files import read_paths
+from controller.adapters.localcatalog import local_catalog, presets_beside
 from controller.core.findings import Finding, Severity
 from controller.core.validation import CLUSTER_FILE, Report, WorkspaceResult, validate_files
 
@@ -51,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
     bundle = load_bundle()
     expanded, wanted = in_context(paths)
     files = read_paths(expanded, Path.cwd())
+    local = local_catalog(bundle, presets_beside(paths[0]), Path.cwd())
     full = validate_files(
-        files, schemas=bundle.schemas, catalog=bundle.catalog, cluster=args.cluster
+        files, schemas=bundle.schemas, catalog=local.catalog, cluster=args.cluster
     )
     if not full.clusters and not full.errors:
         # Nothing found is not a pass: a CI step pointed at the wrong folder must go red.
@@ -64,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     pools = pool_usage(full)  # pools are the whole cluster's, even when one file is asked about
     report = focus(full, wanted)
+    report = replace(report, findings=(*local.findings, *report.findings))
     out = sys.stdout
     if args.format == "json":
         json.dump(report_json(report, pools), out, indent=2)

@@ -28,6 +28,10 @@ class Architecture:
     sliding_window: int | None = None
     experts_total: int | None = None
     experts_active: int | None = None
+    #: Multi-head latent attention caches one compressed latent per token and layer instead of
+    #: per-head keys and values; both are None for ordinary attention.
+    kv_lora_rank: int | None = None
+    qk_rope_head_dim: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +113,9 @@ def _norm(name: str) -> str:
 def _index(items: Iterable[Preset | GPU]) -> dict[str, str]:
     index: dict[str, str] = {}
     for item in items:
-        for alias in (item.name, *item.aliases):
+        # A Workspace may name a model by its Hugging Face id (KAITO accepts any ``org/model``).
+        hub_id = (item.huggingface_id,) if isinstance(item, Preset) else ()
+        for alias in (item.name, *item.aliases, *hub_id):
             index[_norm(alias)] = item.name
     return index
 
@@ -145,6 +151,8 @@ def preset_from_document(body: Mapping[str, Any]) -> Preset:
             sliding_window=arch.get("slidingWindow"),
             experts_total=experts.get("total"),
             experts_active=experts.get("active"),
+            kv_lora_rank=arch.get("kvLoraRank"),
+            qk_rope_head_dim=arch.get("qkRopeHeadDim"),
         ),
         vllm_supported=bool(vllm.get("supported", True)),
         vllm_extra_args=tuple(vllm.get("extraArgs", ())),

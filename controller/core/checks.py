@@ -7,6 +7,7 @@ cluster (unique names, capacity) live in ``validation``; placement and sizing in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,8 @@ from controller.core.specs import ANNOTATION_PREFIX, Workspace
 from controller.core.trainingconfig import SECTIONS, problems, sections_of
 
 MAX_ADAPTERS = 10
+#: ``org/model`` as the Hugging Face Hub spells repository ids.
+HUGGING_FACE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
 KNOWN_ANNOTATIONS = frozenset(
     ANNOTATION_PREFIX + name
     for name in (
@@ -35,8 +38,14 @@ RESERVED_VLLM_FLAGS = frozenset(
 )
 
 
-def check_workspace(ws: Workspace, catalog: Catalog) -> tuple[list[Finding], Preset | None]:
-    """Findings for one Workspace, and its preset when it resolves."""
+def check_workspace(
+    ws: Workspace, catalog: Catalog, *, default_access_secret: str | None = None
+) -> tuple[list[Finding], Preset | None]:
+    """Findings for one Workspace, and its preset when it resolves.
+
+    ``default_access_secret`` is the cluster's ``defaults.modelAccessSecret``: with it, a
+    gated model needs no secret in the Workspace (KAITO files carry none).
+    """
     doc = ws.document
     findings = _annotation_findings(ws)
     has_inference, has_tuning = "inference" in doc.body, "tuning" in doc.body
@@ -68,25 +77,19 @@ def check_workspace(ws: Workspace, catalog: Catalog) -> tuple[list[Finding], Pre
         return findings, None
     preset = catalog.preset(ref.name)
     if preset is None:
-        close = catalog.closest_preset(ref.name)
-        hint = f" (did you mean {close!r}?)" if close else ""
         findings.append(
-            at(
-                doc,
-                (*base, "preset", "name"),
-                f"unknown preset {ref.name!r}{hint}; `modelsync presets list` shows them",
-                code="preset",
-            )
+            at(doc, (*base, "preset", "name"), _unknown(ref.name, catalog), code="preset")
         )
         return findings, None
     options = (*base, "preset", "presetOptions")
-    if preset.gated and not ref.access_secret:
+    if preset.gated and not (ref.access_secret or default_access_secret):
         findings.append(
             at(
                 doc,
                 (*options, "modelAccessSecret"),
                 f"{preset.huggingface_id} is gated on Hugging Face: name a Secret "
-                "holding HF_TOKEN in presetOptions.modelAccessSecret",
+                "holding HF_TOKEN in presetOptions.modelAccessSecret, or set "
+                "spec.defaults.modelAccessSecret in the cluster file for every Workspace",
                 code="access",
             )
         )
@@ -111,6 +114,19 @@ def check_workspace(ws: Workspace, catalog: Catalog) -> tuple[list[Finding], Pre
             )
         )
     return findings, preset
+
+
+def _unknown(name: str, catalog: Catalog) -> str:
+    if HUGGING_FACE_ID.fullmatch(name):
+        # KAITO serves any Hugging Face model best-effort; modelsync sizes only what it has
+        # figures for, so the figures are pinned in the repo and reviewed first.
+        return (
+            f"{name} is a Hugging Face model without a preset: run `modelsync presets add "
+            f"{name}` and commit the file it writes to the repo's presets/ folder"
+        )
+    close = catalog.closest_preset(name)
+    hint = f" (did you mean {close!r}?)" if close else ""
+    return f"unknown preset {name!r}{hint}; `modelsync presets list` shows them"
 
 
 def _annotation_findings(ws: Workspace) -> list[Finding]:

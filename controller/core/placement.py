@@ -83,6 +83,10 @@ def place(
         if gpu is None:
             attempts.append((pool, None, f"its GPU {pool.gpu!r} is not in the GPU table"))
             continue
+        unsupported = _weights_unsupported(preset, catalog, pool)
+        if unsupported:
+            attempts.append((pool, None, unsupported))
+            continue
         placement, reason = _size(ws, preset, cluster, pool, gpu)
         attempts.append((pool, placement, reason))
     fitting = [p for _, p, _ in attempts if p is not None]
@@ -104,6 +108,25 @@ def place(
     return None, [
         at(doc, where, f"fits no node pool of cluster {cluster.name} ({reasons})", code="fit")
     ]
+
+
+#: vLLM runs FP8 checkpoints as W8A8 from compute capability 8.9 and weight-only (FP8 Marlin)
+#: from 7.5; Volta (7.0) cannot load them (vLLM 0.32 docs, features/quantization/fp8).
+FP8_MIN_COMPUTE_CAPABILITY = (7, 5)
+
+
+def _weights_unsupported(preset: Preset, catalog: Catalog, pool: NodePool) -> str:
+    gpu = catalog.gpu(pool.gpu)
+    if preset.dtype != "fp8" or gpu is None:
+        return ""
+    major, minor = (int(part) for part in gpu.compute_capability.split("."))
+    if (major, minor) >= FP8_MIN_COMPUTE_CAPABILITY:
+        return ""
+    return (
+        f"its {gpu.name} (compute capability {gpu.compute_capability}) cannot run the "
+        f"preset's FP8 weights; vLLM needs {'.'.join(map(str, FP8_MIN_COMPUTE_CAPABILITY))}"
+        " or newer"
+    )
 
 
 def _explicit_pools(ws: Workspace, cluster: Cluster) -> tuple[list[NodePool] | None, list[Finding]]:

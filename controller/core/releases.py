@@ -112,7 +112,10 @@ def desired_release(
         or str(cluster.charts.get("version") or "")
         or (chart_versions[chart])
     )
-    access_secret = (ws.preset.access_secret if ws.preset else None) or ""
+    # The Workspace's own secret wins; the cluster default covers gated models in KAITO files
+    # that name none (and only those: other namespaces need not hold the secret).
+    default_secret = cluster.model_access_secret if preset.gated else None
+    access_secret = (ws.preset.access_secret if ws.preset else None) or default_secret or ""
     model = {
         "preset": preset.name,
         "huggingFaceId": preset.huggingface_id,

@@ -93,7 +93,14 @@ class TuningSizing:
 
 
 def kv_bytes_per_token(arch: Architecture, tensor_parallel: int = 1, dtype_bytes: int = 2) -> int:
-    """KV-cache bytes one token occupies on one GPU at the given tensor-parallel size."""
+    """KV-cache bytes one token occupies on one GPU at the given tensor-parallel size.
+
+    Multi-head latent attention caches ``kv_lora_rank + qk_rope_head_dim`` values per layer
+    (no separate K and V, no per-head copies), and vLLM keeps that latent whole on every
+    tensor-parallel rank, so it does not shrink with ``tensor_parallel``.
+    """
+    if arch.kv_lora_rank is not None:
+        return arch.layers * (arch.kv_lora_rank + (arch.qk_rope_head_dim or 0)) * dtype_bytes
     heads_per_gpu = max(1, arch.kv_heads // tensor_parallel)
     return 2 * arch.layers * heads_per_gpu * arch.head_dim * dtype_bytes
 
@@ -289,8 +296,7 @@ def explain_inference(preset: Preset, pool: str, gpu: str, s: InferenceSizing) -
         f" gpu-memory-utilization = {_gib(s.budget_per_gpu_bytes)}",
         f"  weights per GPU     {_gib(preset.weight_bytes)} / TP {t}"
         f" = {_gib(s.weights_per_gpu_bytes)}",
-        f"  KV cache per token  2 x {arch.layers} layers x {heads} KV heads/GPU x {arch.head_dim}"
-        f" head dim x 2 B = {s.kv_per_token_bytes:,} B",
+        _kv_line(arch, heads, s.kv_per_token_bytes),
         f"  KV cache per GPU    {s.kv_per_token_bytes:,} B x {s.max_model_len:,} tokens x "
         f"{s.sequences} sequence(s) = {_gib(s.kv_per_gpu_bytes)}",
         f"  runtime reserve     {_gib(s.reserve_bytes)}",
@@ -305,6 +311,18 @@ def explain_inference(preset: Preset, pool: str, gpu: str, s: InferenceSizing) -
     if s.reason:
         lines.append(f"  {s.reason}")
     return lines
+
+
+def _kv_line(arch: Architecture, heads: int, per_token: int) -> str:
+    if arch.kv_lora_rank is not None:
+        return (
+            f"  KV cache per token  {arch.layers} layers x ({arch.kv_lora_rank} latent +"
+            f" {arch.qk_rope_head_dim or 0} rope) x 2 B = {per_token:,} B (latent attention)"
+        )
+    return (
+        f"  KV cache per token  2 x {arch.layers} layers x {heads} KV heads/GPU x {arch.head_dim}"
+        f" head dim x 2 B = {per_token:,} B"
+    )
 
 
 def explain_tuning(preset: Preset, pool: str, gpu: str, method: str, s: TuningSizing) -> list[str]:

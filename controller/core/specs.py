@@ -153,6 +153,8 @@ class Cluster:
     charts: Mapping[str, Any]
     model_cache: Mapping[str, Any]
     document: Document = field(repr=False, compare=False)
+    #: The HF token Secret for gated models whose Workspace names none (defaults.modelAccessSecret).
+    model_access_secret: str | None = None
 
     def pool(self, name: str) -> NodePool | None:
         return next((p for p in self.node_pools if p.name == name), None)
@@ -280,6 +282,7 @@ def cluster_from_document(doc: Document) -> Cluster:
         max_concurrent_sequences=int(defaults.get("maxConcurrentSequences", 1)),
         max_model_len=defaults.get("maxModelLen"),
         model_cache=defaults.get("modelCache", {}),
+        model_access_secret=defaults.get("modelAccessSecret"),
         target=spec.get("target", {}),
         charts=spec.get("charts", {}),
         node_pools=tuple(

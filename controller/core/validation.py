@@ -258,7 +258,9 @@ class Validator:
         if errors:
             return _failed(source.path, findings + errors)
         ws = workspace_from_document(doc)
-        checked, preset = check_workspace(ws, self.catalog)
+        checked, preset = check_workspace(
+            ws, self.catalog, default_access_secret=spec.model_access_secret if spec else None
+        )
         findings += checked
         if spec is None:
             return WorkspaceResult(

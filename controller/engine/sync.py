@@ -26,6 +26,8 @@ from typing import Any
 from controller.adapters.charts import ChartSource
 from controller.adapters.gitsource import GitError
 from controller.core.catalog import Catalog
+from controller.core.documents import SourceFile
+from controller.core.localpresets import presets_dir_for, with_local_presets
 from controller.core.planning import (
     DriftPolicy,
     FailurePolicy,
@@ -158,7 +160,10 @@ class Syncer:
         self.concurrency = concurrency
         self.cluster, self.policy, self.clock = cluster, policy or PlanPolicy(), clock
         self.directory = posixpath.join(path.strip("/"), cluster) if path.strip("/") else cluster
+        self.presets_directory = presets_dir_for(path)
+        self.schemas, self.catalog = schemas, catalog
         self.validator = Validator(schemas, catalog, memo=True)
+        self._presets_digest = ""
         self.backoff = Backoff()
         self.full_resync = full_resync
         self.commit = ""  # last commit a full pass completed on
@@ -202,6 +207,7 @@ class Syncer:
             return stop(commit, skipped=skip)
         try:
             files = self.source.read_tree(commit, self.directory)
+            self._use_local_presets(self.source.read_tree(commit, self.presets_directory))
         except GitError as e:
             return stop(self.commit, error=f"cannot read {self.directory} at {commit[:12]}: {e}")
         report = self.validator.validate(files, cluster=self.cluster).cluster(self.cluster)
@@ -293,14 +299,26 @@ class Syncer:
         rows = refreshed(list(self.statuses.values()), workloads, _iso(self.clock()))
         self.statuses = {s.key: s for s in rows}
 
+    def _use_local_presets(self, files: list[SourceFile]) -> None:
+        """Merge the repo's own presets/ into the catalog; a new set starts a fresh memo."""
+        local = with_local_presets(self.catalog, files, self.schemas)
+        if local.digest == self._presets_digest:
+            return
+        for finding in local.findings:
+            log.warning("%s:%s: %s: %s", finding.file, finding.line, finding.field, finding.message)
+        self.validator = Validator(self.schemas, local.catalog, memo=True)
+        self._presets_digest = local.digest
+
     def _unchanged(self, commit: str) -> str:
         """Why a pass on ``commit`` can be skipped without reading the tree, or ``""``."""
         if commit == self.commit:
             return "commit unchanged"
         if self.commit:
-            changed = self.source.changed_paths(self.commit, commit, self.directory)
-            if changed is not None and not changed:
-                return f"no change under {self.directory}/"
+            for directory in (self.directory, self.presets_directory):
+                changed = self.source.changed_paths(self.commit, commit, directory)
+                if changed is None or changed:
+                    return ""
+            return f"no change under {self.directory}/"
         return ""
 
     def _apply(

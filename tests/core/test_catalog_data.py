@@ -35,6 +35,17 @@ REQUIRED_PRESETS = {
     "gpt-oss-20b",
     "gpt-oss-120b",
     "falcon-7b-instruct",
+    "deepseek-r1-0528",
+    "deepseek-v3-0324",
+    "mistral-7b",
+    "ministral-3-3b-instruct",
+    "ministral-3-8b-instruct",
+    "ministral-3-14b-instruct",
+    "mistral-large-3-675b-instruct",
+    "phi-3-mini-4k-instruct",
+    "phi-3-mini-128k-instruct",
+    "phi-3-medium-4k-instruct",
+    "phi-3-medium-128k-instruct",
 }
 
 # Bytes a weight takes on disk for each stored dtype.
@@ -46,6 +57,10 @@ DENSE_TOLERANCE = 0.15
 # bytes) and keeps attention, router and embeddings in bf16. A checkpoint therefore lands between
 # all-MXFP4 and half bf16; gpt-oss sits at 0.56 (120b) and 0.66 (20b) bytes per parameter.
 MXFP4_BYTES_PER_PARAMETER = (0.53125, 1.0)
+# FP8 checkpoints store the linear weights as one byte but keep embeddings, norms, vision towers
+# and their float32 block scales wider: DeepSeek V3 sits at 1.006 bytes per parameter, the small
+# Ministral 3 models (bf16 embeddings and vision encoder) at 1.13-1.22.
+FP8_BYTES_PER_PARAMETER = (1.0, 1.5)
 
 
 def load(path: Path) -> Any:
@@ -133,8 +148,10 @@ def test_kv_heads_divide_attention_heads(path: Path) -> None:
 def test_weight_bytes_match_the_parameter_count_and_dtype(path: Path) -> None:
     model = load(path)["model"]
     per_parameter = model["weightBytes"] / model["parameters"]
-    if model["dtype"] == "mxfp4":
-        low, high = MXFP4_BYTES_PER_PARAMETER
+    if model["dtype"] in ("mxfp4", "fp8"):
+        low, high = (
+            MXFP4_BYTES_PER_PARAMETER if model["dtype"] == "mxfp4" else FP8_BYTES_PER_PARAMETER
+        )
         assert low <= per_parameter <= high
     else:
         expected = DTYPE_BYTES[model["dtype"]]
@@ -191,8 +208,27 @@ def test_the_gpu_table_covers_the_gpus_the_sizing_compares() -> None:
         "H100-80GB",
         "H100-NVL-94GB",
         "H200-141GB",
+        "V100-16GB",
+        "V100-32GB",
     }
     assert sorted(expected - {gpu["name"] for gpu in gpus()}) == []
+
+
+def test_the_instance_types_kaitos_examples_and_sku_tables_name_are_known() -> None:
+    # KAITO's examples name the retired Azure NCv3 (V100) sizes; its SKU tables list the rest.
+    expected = {
+        "Standard_NC6s_v3",
+        "Standard_NC12s_v3",
+        "Standard_NC24s_v3",
+        "Standard_NC24rs_v3",
+        "Standard_NCC40ads_H100_v5",
+        "gr6.4xlarge",
+        "gr6.8xlarge",
+        "g4dn.xlarge",
+        "p3.2xlarge",
+        "p3dn.24xlarge",
+    }
+    assert sorted(expected - {item["name"] for item in instance_types()}) == []
 
 
 @pytest.mark.parametrize("gpu", gpus(), ids=lambda g: str(g["name"]))

@@ -57,6 +57,28 @@ def test_kv_cache_bytes_per_token_follow_the_formula() -> None:
     assert kv_bytes_per_token(LLAMA_8B, tensor_parallel=16) == 2 * 32 * 1 * 128 * 2
 
 
+DEEPSEEK_V3 = Architecture(
+    type="DeepseekV3ForCausalLM",
+    layers=61,
+    hidden_size=7168,
+    attention_heads=128,
+    kv_heads=128,
+    head_dim=192,
+    vocab_size=129280,
+    kv_lora_rank=512,
+    qk_rope_head_dim=64,
+)
+
+
+def test_latent_attention_caches_one_latent_per_layer_on_every_gpu() -> None:
+    # KAITO's generator gives DeepSeek-R1 and Mistral Large 3 70,272 bytes per token.
+    assert kv_bytes_per_token(DEEPSEEK_V3) == 61 * (512 + 64) * 2 == 70_272
+    assert kv_bytes_per_token(DEEPSEEK_V3, tensor_parallel=8) == 70_272
+    # The per-head formula would count 2 x 61 x 128 x 192 x 2 = 5,996,544 bytes: 85 times more.
+    plain = dataclasses.replace(DEEPSEEK_V3, kv_lora_rank=None, qk_rope_head_dim=None)
+    assert kv_bytes_per_token(plain) == 5_996_544
+
+
 def test_tensor_parallel_sizes_divide_the_heads() -> None:
     qwen_7b = dataclasses.replace(LLAMA_8B, attention_heads=28, kv_heads=4)
     assert tensor_parallel_sizes(qwen_7b, 8) == [1, 2, 4]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from controller.adapters.bundled import load_bundle
 from controller.adapters.charts import ChartSource
@@ -298,3 +299,24 @@ def test_concurrency_below_one_is_refused(world: World) -> None:
             cluster="edge",
             concurrency=0,
         )
+
+
+def test_a_preset_committed_beside_the_clusters_folder_is_used_on_the_next_pass(
+    world: World,
+) -> None:
+    root = Path(__file__).resolve().parents[2]
+    local: dict[str, Any] = yaml.safe_load(
+        (root / "presets/models/phi-3.5-mini-instruct.yaml").read_text()
+    )
+    local["metadata"] = {"name": "acme-phi", "family": "phi3"}
+    local["model"]["huggingFaceId"] = "acme/Phi-Tuned"
+    world.origin.write("clusters/edge/tuned.yaml", workspace("tuned", preset="acme/Phi-Tuned"))
+    world.origin.commit("a Hugging Face model without a preset")
+    first = world.syncer.run_pass()
+    assert "tuned" not in actions(first)
+    # Only presets/ changes: the pass must not be skipped as "no change under clusters/edge/".
+    world.origin.write("presets/acme-phi.yaml", yaml.safe_dump(local))
+    world.origin.commit("pin acme/Phi-Tuned")
+    second = world.syncer.run_pass()
+    assert second.skipped == ""
+    assert actions(second) == {"tuned": "install:ok"}
