@@ -72,6 +72,8 @@ class InstanceType:
     cloud: str
     gpu: str
     gpu_count: int
+    vcpus: int | None = None
+    memory_gib: float | None = None
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,12 @@ def gpus_from_document(body: Mapping[str, Any]) -> list[GPU]:
 def instance_types_from_document(body: Mapping[str, Any]) -> list[InstanceType]:
     return [
         InstanceType(
-            name=item["name"], cloud=item["cloud"], gpu=item["gpu"], gpu_count=item["gpuCount"]
+            name=item["name"],
+            cloud=item["cloud"],
+            gpu=item["gpu"],
+            gpu_count=item["gpuCount"],
+            vcpus=item.get("vcpus"),
+            memory_gib=item.get("memoryGiB"),
         )
         for item in body.get("instanceTypes", ())
     ]

@@ -28,6 +28,7 @@ from controller.core.specs import Cluster, NodePool, Taint, Workspace
 from controller.core.trainingconfig import sections_of
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
+GPU_LIMIT = "nvidia.com/gpu"
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,9 @@ def capacity_findings(
             f"Workspaces need {need} GPUs ({demand}) but it has {have} "
             f"({nodes}{pool.node_capacity} nodes x {pool.gpus_per_node})"
         )
+        if pool.auto_provision is not None:
+            # Karpenter launches nothing past the NodePool's limits (maxNodes nodes' worth).
+            summary += f"; its Karpenter NodePool's limits ({GPU_LIMIT}: {have}) are exhausted"
         if need <= have:
             summary += "; replicas do not pack onto whole nodes"
         for ws in unplaced.values():

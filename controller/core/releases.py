@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from controller.core.karpenter import DO_NOT_DISRUPT
 from controller.core.placement import Placement, inference_options
 from controller.core.specs import Cluster, Workspace
 from controller.core.trainingconfig import default_config, merge, sections_of
@@ -134,6 +135,10 @@ def desired_release(
         "affinity": _affinity(ws),
         "tolerations": [t.as_dict() for t in ws.tolerations],
     }
+    if placement.pool.auto_provision is not None:
+        # Karpenter then neither consolidates nor drifts the node away under a running
+        # server or training Job (it still honours expireAfter, which defaults to Never).
+        common["podAnnotations"] = {DO_NOT_DISRUPT: "true"}
     image = ws.preset.image if ws.preset else None
     if image:
         common["image"] = _image(image)

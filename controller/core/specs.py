@@ -123,6 +123,18 @@ class Workspace:
 
 
 @dataclass(frozen=True)
+class AutoProvision:
+    """A pool whose nodes Karpenter creates on demand (``autoProvision`` in cluster.yaml)."""
+
+    provider: str
+    capacity_types: tuple[str, ...] = ("on-demand",)
+    consolidate_after: str = "10m"
+    expire_after: str = "Never"
+    budgets: tuple[Mapping[str, Any], ...] = ({"nodes": "1"},)
+    node_class: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class NodePool:
     name: str
     gpu: str
@@ -133,6 +145,7 @@ class NodePool:
     labels: Mapping[str, str]
     taints: tuple[Taint, ...]
     gpu_memory_gib: float | None = None
+    auto_provision: AutoProvision | None = None
 
     @property
     def node_capacity(self) -> int:
@@ -298,8 +311,23 @@ def cluster_from_document(doc: Document) -> Cluster:
                 taints=tuple(
                     Taint(t["key"], t["effect"], t.get("value", "")) for t in p.get("taints", ())
                 ),
+                auto_provision=_auto_provision(p.get("autoProvision")),
             )
             for p in spec["nodePools"]
         ),
         document=doc,
+    )
+
+
+def _auto_provision(raw: Mapping[str, Any] | None) -> AutoProvision | None:
+    if raw is None:
+        return None
+    defaults = AutoProvision(raw["provider"])
+    return AutoProvision(
+        provider=raw["provider"],
+        capacity_types=tuple(raw.get("capacityTypes", defaults.capacity_types)),
+        consolidate_after=raw.get("consolidateAfter", defaults.consolidate_after),
+        expire_after=raw.get("expireAfter", defaults.expire_after),
+        budgets=tuple(raw.get("disruptionBudgets", defaults.budgets)),
+        node_class=raw.get("nodeClass", {}),
     )

@@ -26,6 +26,7 @@ from controller.core.findings import (
     from_document_error,
     has_errors,
 )
+from controller.core.karpenter import auto_provision_findings
 from controller.core.placement import Placement, capacity_findings, place, pool_gpu
 from controller.core.schemas import SchemaSet
 from controller.core.specs import (
@@ -364,7 +365,7 @@ def _cluster_findings(spec: Cluster, directory_name: str, catalog: Catalog) -> l
                     severity=Severity.WARNING,
                 )
             )
-    return findings
+    return findings + auto_provision_findings(spec, catalog)
 
 
 def _digest(source: SourceFile | None) -> str:
