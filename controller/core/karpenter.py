@@ -1,39 +1,36 @@
-"""Karpenter NodePools: the objects that let an auto-provisioned pool create its own nodes.
+"""Karpenter's rules for auto-provisioned pools: which NodeClass a cloud has, and what in a
+pool's cluster.yaml entry Karpenter would refuse (validation reports it).
 
-Pure, beside placement: a cluster's pools that say ``autoProvision: {provider: karpenter}``
-become a ``karpenter.sh/v1`` NodePool each plus the NodeClass of the cloud their instance
-type belongs to (presets/instance-types.yaml): ``AKSNodeClass`` (karpenter.azure.com/v1beta1)
-on Azure, ``EC2NodeClass`` (karpenter.k8s.aws/v1) on AWS. The adapters write them beside
-the rendered releases (hydrate) or server-side apply them (helm); tests check every field
-against the CRDs' own schemas (tests/karpenter).
+Pure, beside placement; ``nodepools.py`` renders the objects. A pool that says
+``autoProvision: {provider: karpenter}`` becomes a ``karpenter.sh/v1`` NodePool plus the
+NodeClass of the cloud its instance type belongs to (presets/instance-types.yaml):
+``AKSNodeClass`` (karpenter.azure.com/v1beta1) on Azure, ``EC2NodeClass``
+(karpenter.k8s.aws/v1) on AWS. Tests check every field against the CRDs' own schemas
+(tests/karpenter).
 
 The NodePool is shaped so that the Workspaces placed on the pool schedule onto its nodes and
-are never evicted while serving: the pool's labels become node labels (the charts' nodeSelector
-asks for them), its taints become node taints (validation already checks they are tolerated),
-consolidation happens only to empty nodes, nodes never expire unless the pool says so, and
-inference pods carry ``karpenter.sh/do-not-disrupt`` (releases.py), which blocks consolidation
-and drift of their node.
+are never evicted while serving: the pool's labels become node labels (the charts'
+nodeSelector asks for them), its taints become node taints (validation already checks they
+are tolerated), consolidation happens only to empty nodes, nodes never expire unless the
+pool says so, and their pods carry ``karpenter.sh/do-not-disrupt`` (releases.py), which
+blocks consolidation and drift of their node.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controller.core.catalog import Catalog, InstanceType
+from controller.core.catalog import Catalog
 from controller.core.findings import Finding, at
 from controller.core.specs import Cluster, NodePool
 
 PROVIDER = "karpenter"
 NODEPOOL_API = "karpenter.sh/v1"
-DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 LABEL_INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 LABEL_CAPACITY_TYPE = "karpenter.sh/capacity-type"
 LABEL_OS = "kubernetes.io/os"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-LABEL_CLUSTER = "modelsync.dev/cluster"
 GPU_RESOURCE = "nvidia.com/gpu"
 
 
@@ -179,100 +176,10 @@ def _restricted(key: str) -> bool:
     )
 
 
-def limits(pool: NodePool, instance: InstanceType) -> dict[str, str]:
-    """``maxNodes`` nodes' worth of the instance type: Karpenter launches no node past these.
-
-    Karpenter counts a node's capacity as it will register (its memory a little below the
-    VM's), so limits at the nominal figures admit exactly ``maxNodes`` nodes.
-    """
-    nodes = pool.max_nodes or 0
-    out = {GPU_RESOURCE: str(nodes * instance.gpu_count)}
-    if instance.vcpus is not None:
-        out["cpu"] = str(nodes * instance.vcpus)
-    if instance.memory_gib is not None:
-        out["memory"] = f"{math.ceil(nodes * instance.memory_gib)}Gi"
-    return out
-
-
-def node_pool(cluster: Cluster, pool: NodePool, catalog: Catalog) -> list[dict[str, Any]]:
-    """The NodeClass and NodePool of one auto-provisioned pool that passed its findings."""
-    auto = pool.auto_provision
-    instance = catalog.instance_type(pool.instance_type or "")
-    assert auto is not None
-    assert instance is not None
-    kind = NODE_CLASSES[instance.cloud]
-    metadata = {
-        "name": pool.name,
-        "labels": {LABEL_MANAGED_BY: "modelsync", LABEL_CLUSTER: cluster.name},
-    }
-    node_class = {
-        "apiVersion": kind.api_version,
-        "kind": kind.kind,
-        "metadata": metadata,
-        "spec": dict(kind.defaults) | dict(auto.node_class),
-    }
-    requirements = [
-        {"key": LABEL_INSTANCE_TYPE, "operator": "In", "values": [instance.name]},
-        {"key": LABEL_CAPACITY_TYPE, "operator": "In", "values": list(auto.capacity_types)},
-        {"key": LABEL_OS, "operator": "In", "values": ["linux"]},
-    ]
-    template_spec: dict[str, Any] = {
-        "nodeClassRef": {"group": kind.group, "kind": kind.kind, "name": pool.name},
-        "requirements": requirements,
-        "expireAfter": auto.expire_after,
-    }
-    if pool.taints:
-        template_spec["taints"] = [
-            {"key": t.key, "effect": t.effect} | ({"value": t.value} if t.value else {})
-            for t in pool.taints
-        ]
-    template: dict[str, Any] = {"spec": template_spec}
-    if pool.labels:
-        template["metadata"] = {"labels": dict(pool.labels)}
-    nodepool = {
-        "apiVersion": NODEPOOL_API,
-        "kind": "NodePool",
-        "metadata": metadata,
-        "spec": {
-            "template": template,
-            "limits": limits(pool, instance),
-            "disruption": {
-                "consolidationPolicy": "WhenEmpty",
-                "consolidateAfter": auto.consolidate_after,
-                "budgets": [dict(b) for b in auto.budgets],
-            },
-        },
-    }
-    return [node_class, nodepool]
-
-
-def node_pool_manifests(cluster: Cluster, catalog: Catalog) -> list[dict[str, Any]]:
-    """Every auto-provisioned pool's NodeClass and NodePool, NodeClasses first (a NodePool
-    refers to its class), in pool order. Pools with findings are left out."""
-    classes: list[dict[str, Any]] = []
-    pools: list[dict[str, Any]] = []
-    for index, pool in enumerate(cluster.node_pools):
-        if pool.auto_provision is None or pool_findings(cluster, index, catalog):
-            continue
-        node_class, nodepool = node_pool(cluster, pool, catalog)
-        classes.append(node_class)
-        pools.append(nodepool)
-    return classes + pools
-
-
-def manifest_name(manifest: Mapping[str, Any]) -> str:
-    """A file name for a manifest: ``<kind>-<name>.yaml`` in lower case."""
-    return f"{str(manifest['kind']).lower()}-{manifest['metadata']['name']}.yaml"
-
-
 __all__ = [
-    "DO_NOT_DISRUPT",
+    "NODEPOOL_API",
     "NODE_CLASSES",
     "auto_provision_findings",
     "auto_provisioned",
-    "limits",
-    "manifest_name",
-    "node_pool",
-    "node_pool_manifests",
     "pool_findings",
 ]

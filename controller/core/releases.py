@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from controller.core.karpenter import DO_NOT_DISRUPT
 from controller.core.placement import Placement, inference_options
 from controller.core.specs import Cluster, Workspace
 from controller.core.trainingconfig import default_config, merge, sections_of
@@ -31,6 +30,8 @@ LABEL_WORKSPACE = "modelsync.dev/workspace"
 LABEL_DIGEST = "modelsync.dev/digest"
 LABEL_SOURCE = "modelsync.dev/source"
 MANAGER = "modelsync"
+#: Karpenter neither consolidates nor drifts away a node that runs a pod with this annotation.
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 
 #: Inline vLLM flags that map to chart values rather than extraArgs.
 _VALUE_FLAGS = frozenset({"max-model-len", "gpu-memory-utilization", "dtype", "max-num-seqs"})
