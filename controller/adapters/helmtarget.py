@@ -19,6 +19,8 @@ Adapter layer, the right end of a pass (... -> plan -> target). It implements th
 - ``workloads()``: the state of each release's Deployment or Job (core/workloads.py).
 - ``regarding(namespace, release)``: the workload object an Event about the release
   should point at, as last seen (``kubeevents.EventRecorder``'s resolver).
+- ``node_pools(manifests)``: server-side apply the cluster's Karpenter NodePools and
+  NodeClasses (``provisioning.py``).
 
     target = HelmTarget(KubeConnection.detect(), charts, "prod", timeout=120)
 """
@@ -51,6 +53,7 @@ from controller.adapters.kube import (
     truncate,
 )
 from controller.adapters.liveobjects import LiveObjects, ObjectKey, key_of, manifest_objects
+from controller.adapters.provisioning import apply_node_pools
 from controller.core.planning import Action, ObservedRelease, Step
 from controller.core.ports import TargetError
 from controller.core.status import ActionResult, WorkloadState, WorkspaceStatus
@@ -239,6 +242,24 @@ class HelmTarget:
 
     def record(self, commit: str, statuses: Sequence[WorkspaceStatus]) -> None:
         """Nothing to persist: the release records in the cluster are the state."""
+
+    def node_pools(self, manifests: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Apply the NodePools and NodeClasses; NodePools cluster.yaml dropped are logged
+        and left in place (deleting one terminates its nodes). A cluster without
+        auto-provisioned pools costs no request (and needs no Karpenter installed)."""
+        if not manifests:
+            return []
+        try:
+            done = apply_node_pools(
+                self.connection.client(), self._cluster, manifests, timeout=self.timeout
+            )
+        except KubeError as e:
+            raise TargetError(f"cannot apply the Karpenter NodePools: {e}") from e
+        for orphan in done.orphaned:
+            log.warning(
+                "%s is no longer in cluster.yaml; delete it by hand when its nodes are idle", orphan
+            )
+        return [f"apply {name}" for name in done.applied]
 
     # --- acting -------------------------------------------------------------------
 

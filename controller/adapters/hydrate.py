@@ -4,7 +4,9 @@ The "rendered manifests" pattern (Argo CD's source hydrator, Kargo): instead of 
 a cluster, each release becomes ``<out>/<cluster>/<namespace>/<release>.yaml``, which any
 GitOps tool can apply. ``<out>/<cluster>/modelsync.ledger`` (JSON; a name no manifest tool
 picks up) records what was rendered from which digest and commit, so an unchanged release
-is never rendered again and the planner sees the directory as it would see Helm.
+is never rendered again and the planner sees the directory as it would see Helm. The
+cluster's Karpenter NodePools and NodeClasses, when it has auto-provisioned pools, go to
+``<out>/<cluster>/_karpenter/`` (a name no namespace can take: namespaces are DNS labels).
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
+import yaml
+
 from controller.adapters.charts import ChartError, ChartSource
 from controller.adapters.gittree import GitError
+from controller.core.nodepools import manifest_name
 from controller.core.planning import Action, ObservedRelease, Step
 from controller.core.ports import TargetError
 from controller.core.releases import (
@@ -35,6 +40,7 @@ from controller.core.releases import (
 from controller.core.status import ActionResult, WorkloadState, WorkspaceStatus
 
 LEDGER = "modelsync.ledger"
+KARPENTER_DIR = "_karpenter"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -197,6 +203,35 @@ class HydrateTarget:
 
     def workloads(self) -> Mapping[tuple[str, str], WorkloadState]:
         return {}  # rendered files have no pods to watch
+
+    def node_pools(self, manifests: Sequence[Mapping[str, Any]]) -> list[str]:
+        """One file per NodePool or NodeClass under ``_karpenter/``, rewritten only when its
+        bytes change; files of pools cluster.yaml no longer has are removed, as the
+        directory is the cluster's desired state. What changed is published with the pass."""
+        directory = self.root / KARPENTER_DIR
+        wanted = {
+            manifest_name(m): yaml.safe_dump(dict(m), sort_keys=False).encode() for m in manifests
+        }
+        changed = []
+        try:
+            for name, data in wanted.items():
+                path = directory / name
+                if not path.is_file() or path.read_bytes() != data:
+                    write_atomic(path, data)
+                    changed.append(f"write {KARPENTER_DIR}/{name}")
+            if directory.is_dir():
+                for stale in sorted(directory.glob("*.yaml")):
+                    if stale.name not in wanted:
+                        stale.unlink()
+                        changed.append(f"remove {KARPENTER_DIR}/{stale.name}")
+                if not any(directory.iterdir()):
+                    directory.rmdir()
+        except OSError as e:
+            raise TargetError(f"cannot write {directory}: {e}") from e
+        if changed:
+            self.changed = True
+            self._log.extend(changed)
+        return changed
 
     def record(self, commit: str, statuses: Sequence[WorkspaceStatus]) -> None:
         """Persist the ledger (the pass's commit, every Workspace's status) and, when

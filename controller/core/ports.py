@@ -10,7 +10,7 @@ and in a cluster.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from controller.core.documents import SourceFile
 from controller.core.planning import ObservedRelease, Step
@@ -70,4 +70,14 @@ class Target(Protocol):
 
     def record(self, commit: str, statuses: Sequence[WorkspaceStatus]) -> None:
         """Persist what the pass saw (a ledger, a branch commit); may be a no-op."""
+        ...
+
+
+@runtime_checkable
+class NodePoolTarget(Protocol):
+    """A target that can also carry the cluster's Karpenter NodePools and NodeClasses
+    (core/nodepools.py): as files beside the releases, or applied to the cluster."""
+
+    def node_pools(self, manifests: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Write or apply them; what changed, one line each. Raises TargetError."""
         ...

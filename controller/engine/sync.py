@@ -49,6 +49,7 @@ from controller.core.status import (
     summarize,
 )
 from controller.core.validation import ClusterResult, Validator
+from controller.engine.provisioning import provision
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +238,8 @@ class Syncer:
             held_sources=held,
             drifted=drifted,
         )
+        if not dry_run:  # before the releases: their pods may need a NodePool to schedule
+            provision(self.target, report.cluster, self.validator.catalog)
         results, waiting = ([], []) if dry_run else self._apply(the_plan, commit, progress)
         statuses = summarize(
             report,
