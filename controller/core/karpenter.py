@@ -163,8 +163,35 @@ def pool_findings(cluster: Cluster, index: int, catalog: Catalog) -> list[Findin
     return findings
 
 
+def unsatisfiable(pool: NodePool, node_selector: Mapping[str, str]) -> list[str]:
+    """nodeSelector entries no node of the pool's NodePool will have, so Karpenter would
+    leave the pods pending: a label of the requirements with another value, or a label of
+    your own domain that the pool does not set. Labels in the domains Karpenter and the
+    kubelet own (zone, arch, the providers' sku labels, ...) are left to them."""
+    auto = pool.auto_provision
+    if auto is None:
+        return []
+    fixed: dict[str, tuple[str, ...]] = {
+        LABEL_INSTANCE_TYPE: (pool.instance_type or "",),
+        LABEL_OS: ("linux",),
+        LABEL_CAPACITY_TYPE: auto.capacity_types,
+    }
+    reasons = []
+    for key, value in sorted(node_selector.items()):
+        if key in fixed and value not in fixed[key]:
+            reasons.append(f"{key}={value} (the NodePool launches {', '.join(fixed[key])})")
+        elif key not in fixed and key not in pool.labels and not _reserved_domain(key):
+            reasons.append(f"{key}={value} (not a label of the pool)")
+    return reasons
+
+
 def _restricted(key: str) -> bool:
-    if key in _WELL_KNOWN or "/" not in key:
+    """A label a NodePool may not set (Karpenter's or the kubelet's, well-known ones aside)."""
+    return key not in _WELL_KNOWN and _reserved_domain(key)
+
+
+def _reserved_domain(key: str) -> bool:
+    if "/" not in key:
         return False
     domain = key.split("/", 1)[0]
 
@@ -182,4 +209,5 @@ __all__ = [
     "auto_provision_findings",
     "auto_provisioned",
     "pool_findings",
+    "unsatisfiable",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 
 from controller.core.catalog import Catalog, Preset
 from controller.core.findings import Finding, at, did_you_mean
+from controller.core.karpenter import unsatisfiable
 from controller.core.sizing import (
     InferenceSizing,
     TuningSizing,
@@ -187,6 +188,9 @@ def _blocked(ws: Workspace, pool: NodePool) -> str:
             f"{k}={ws.node_selector[k]} clashes with the pool's {k}={pool.labels[k]}"
             for k in clashes
         )
+    missing = unsatisfiable(pool, ws.node_selector)
+    if missing:
+        return "Karpenter would create no node with nodeSelector " + "; ".join(missing)
     return ""
 
 

@@ -258,3 +258,26 @@ def test_a_workspace_past_the_nodepools_limits_is_reported(validate: Validate) -
         "GPUs (burst-ws 3x1) but it has 2 (max 2 nodes x 1); its Karpenter NodePool's "
         "limits (nvidia.com/gpu: 2) are exhausted"
     ]
+
+
+def test_a_node_selector_the_nodepool_cannot_meet_keeps_the_workspace_off_it(
+    validate: Validate,
+) -> None:
+    def on_burst(selector: str) -> str:
+        return workspace(
+            "resource: {count: 1}\ninference:\n  preset: {name: phi-3.5-mini-instruct}\n"
+            f"nodeSelector: {selector}\ntolerations: [{{key: burst, operator: Exists}}]\n",
+            name="burst-ws",
+        ).replace("metadata:\n", "metadata:\n  annotations: {modelsync.dev/pool: burst}\n")
+
+    met = on_burst(
+        "{example.com/pool: burst, karpenter.sh/capacity-type: on-demand,"
+        " topology.kubernetes.io/zone: eastus-1}"
+    )
+    assert cluster(validate, AUTO, **{"clusters/test/a.yaml": met}).findings == ()
+    unmet = on_burst("{team: ml, karpenter.sh/capacity-type: spot}")
+    assert messages(cluster(validate, AUTO, **{"clusters/test/a.yaml": unmet})) == [
+        "resource: does not fit pool burst of cluster test: Karpenter would create no node "
+        "with nodeSelector karpenter.sh/capacity-type=spot (the NodePool launches on-demand); "
+        "team=ml (not a label of the pool)"
+    ]
