@@ -107,6 +107,14 @@ def test_the_release_on_the_pool_runs_pods_karpenter_will_not_disrupt(world: Wor
     tolerated = {(t.get("key"), t.get("effect", "")) for t in pod["spec"]["tolerations"]}
     for taint in nodepool["spec"]["taints"]:
         assert (taint["key"], taint["effect"]) in tolerated or (taint["key"], "") in tolerated
+    # and a node of the NodePool's one instance type has the GPUs the server asks for.
+    [instance] = [
+        r["values"][0]
+        for r in nodepool["spec"]["requirements"]
+        if r["key"] == "node.kubernetes.io/instance-type"
+    ]
+    gpus = int(pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"])
+    assert 0 < gpus <= load_bundle().catalog.instance_types[instance].gpu_count
 
 
 def test_files_change_only_with_cluster_yaml_and_go_with_the_pool(world: World) -> None:
