@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.core.catalog import Catalog
-from controller.core.findings import Finding, at
+from controller.core.findings import Finding, Severity, at
 from controller.core.specs import Cluster, NodePool
 
 PROVIDER = "karpenter"
@@ -101,7 +101,7 @@ def auto_provisioned(cluster: Cluster) -> list[NodePool]:
 
 def auto_provision_findings(cluster: Cluster, catalog: Catalog) -> list[Finding]:
     """What keeps the cluster's auto-provisioned pools from becoming NodePools Karpenter
-    accepts (errors, located in cluster.yaml)."""
+    accepts (errors) or makes them less than asked (warnings), located in cluster.yaml."""
     return [f for i in range(len(cluster.node_pools)) for f in pool_findings(cluster, i, catalog)]
 
 
@@ -112,9 +112,11 @@ def pool_findings(cluster: Cluster, index: int, catalog: Catalog) -> list[Findin
         return []
     findings: list[Finding] = []
 
-    def problem(where: tuple[str | int, ...], message: str) -> None:
+    def problem(
+        where: tuple[str | int, ...], message: str, severity: Severity = Severity.ERROR
+    ) -> None:
         path = ("spec", "nodePools", index, *where)
-        findings.append(at(cluster.document, path, message, code="karpenter"))
+        findings.append(at(cluster.document, path, message, code="karpenter", severity=severity))
 
     known = catalog.instance_type(pool.instance_type or "")
     if known is None:
@@ -134,10 +136,12 @@ def pool_findings(cluster: Cluster, index: int, catalog: Catalog) -> list[Findin
         )
         return findings
     if known.vcpus is None or known.memory_gib is None:
+        # The GPU limit alone still caps the pool at maxNodes nodes.
         problem(
             ("instanceType",),
-            f"presets/instance-types.yaml gives no vcpus and memoryGiB for {known.name}, "
-            "which the NodePool's limits need",
+            f"presets/instance-types.yaml gives no vcpus and memoryGiB for {known.name}; "
+            "the NodePool's limits cap GPUs only",
+            Severity.WARNING,
         )
     refused = sorted(set(auto.capacity_types) - kind.capacity_types)
     if refused:

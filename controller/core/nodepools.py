@@ -96,11 +96,13 @@ def node_pool(cluster: Cluster, pool: NodePool, catalog: Catalog) -> list[dict[s
 
 def node_pool_manifests(cluster: Cluster, catalog: Catalog) -> list[dict[str, Any]]:
     """Every auto-provisioned pool's NodeClass and NodePool, NodeClasses first (a NodePool
-    refers to its class), in pool order. Pools with findings are left out."""
+    refers to its class), in pool order. Pools with errors are left out."""
     classes: list[dict[str, Any]] = []
     pools: list[dict[str, Any]] = []
     for index, pool in enumerate(cluster.node_pools):
-        if pool.auto_provision is None or pool_findings(cluster, index, catalog):
+        if pool.auto_provision is None:
+            continue
+        if any(f.is_error for f in pool_findings(cluster, index, catalog)):
             continue
         node_class, nodepool = node_pool(cluster, pool, catalog)
         classes.append(node_class)

@@ -281,3 +281,28 @@ def test_a_node_selector_the_nodepool_cannot_meet_keeps_the_workspace_off_it(
         "with nodeSelector karpenter.sh/capacity-type=spot (the NodePool launches on-demand); "
         "team=ml (not a label of the pool)"
     ]
+
+
+def test_without_cpu_and_memory_in_the_catalog_the_limits_cap_gpus_only(
+    validate: Validate, bundle: Bundle
+) -> None:
+    text = pool_yaml(
+        "      autoProvision:\n        provider: karpenter\n        nodeClass:\n"
+        "          role: gpu-nodes\n"
+        "          subnetSelectorTerms: [{id: subnet-1}]\n"
+        "          securityGroupSelectorTerms: [{id: sg-1}]\n",
+        instance="g4dn.xlarge",
+        gpu="T4",
+    )
+    report = cluster(validate, text)
+    assert [(f.severity, m) for f, m in zip(report.findings, messages(report), strict=True)] == [
+        (
+            "warning",
+            "spec.nodePools[1].instanceType: presets/instance-types.yaml gives no vcpus and "
+            "memoryGiB for g4dn.xlarge; the NodePool's limits cap GPUs only",
+        )
+    ]
+    spec = report.clusters[0].cluster
+    assert spec is not None
+    _, nodepool = node_pool_manifests(spec, bundle.catalog)
+    assert nodepool["spec"]["limits"] == {"nvidia.com/gpu": "2"}

@@ -124,7 +124,7 @@ def test_generated_pools_of_every_instance_type_pass_their_crds(
         text = _pool(instance, cloud).replace("gpu: ANY", f"gpu: {gpu}")
         text = text.replace("gpusPerNode: 1", f"gpusPerNode: {count}")
         result = cluster_of(cluster_yaml(text))
-        assert result.findings == (), instance
+        assert not any(f.is_error for f in result.findings), instance
         assert result.cluster is not None
         manifests = node_pool_manifests(result.cluster, bundle.catalog)
         assert len(manifests) == 2, instance
