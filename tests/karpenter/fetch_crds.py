@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import shutil
+import subprocess
 import urllib.request
 import zipfile
 from dataclasses import dataclass
@@ -24,7 +25,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".modelsync" / "karpenter-crds"
-DEFAULT_PROXY = "https://proxy.golang.org"
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,18 @@ def hash1(archive: bytes) -> str:
 
 
 def _proxy() -> str:
-    for entry in os.environ.get("GOPROXY", DEFAULT_PROXY).replace("|", ",").split(","):
+    """The first proxy of ``$GOPROXY``, else of the Go toolchain's own setting (its default
+    when nobody set one), so the same proxy serves these zips as serves ``go build``."""
+    configured = (
+        os.environ.get("GOPROXY")
+        or subprocess.run(
+            ["go", "env", "GOPROXY"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
+    for entry in configured.replace("|", ",").split(","):
         if entry.strip() and entry.strip() not in ("direct", "off"):
             return entry.strip().rstrip("/")
-    return DEFAULT_PROXY
+    raise SystemExit(f"no Go module proxy configured (GOPROXY={configured!r})")
 
 
 def _module_cache() -> Path:
