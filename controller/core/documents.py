@@ -175,12 +175,7 @@ class _Builder:
         self._scalars = yaml.constructor.SafeConstructor()
 
     def build(self, node: yaml.Node, path: FieldPath) -> Any:
-        self._budget -= 1
-        if self._budget < 0:
-            raise _RefusedError(
-                f"document expands to more than {MAX_NODES} nodes (a YAML alias bomb?)",
-                node.start_mark,
-            )
+        self._charge(node)
         where = _location(node)
         key_where = self.positions[path].key if path in self.positions else where
         self.positions[path] = Span(key_where, where)
@@ -192,6 +187,14 @@ class _Builder:
             return node.value
         return self._scalars.construct_object(node)
 
+    def _charge(self, node: yaml.Node) -> None:
+        self._budget -= 1
+        if self._budget < 0:
+            raise _RefusedError(
+                f"document expands to more than {MAX_NODES} nodes (a YAML alias bomb?)",
+                node.start_mark,
+            )
+
     def _mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
         seen: dict[str, Location] = {}
@@ -199,6 +202,9 @@ class _Builder:
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 for source in _merge_sources(value_node):
+                    # A merged mapping is expanded again at every use, like an alias; charging
+                    # it here is what stops nested `<<: [*a, *a, ...]` of empty mappings.
+                    self._charge(source)
                     for key, value in self._mapping(source, path).items():
                         merged.setdefault(key, value)
                 continue
