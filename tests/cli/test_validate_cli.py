@@ -137,6 +137,23 @@ def test_filesystem_refusals_are_findings_and_never_hang(
     assert valid == ["clusters/prod/good.yaml"]
 
 
+def test_a_symlink_loop_is_a_finding_not_a_traceback(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prod = repo / "clusters/prod"
+    (prod / "good.yaml").write_text(GOOD)
+    (prod / "a.yaml").symlink_to("b.yaml")
+    (prod / "b.yaml").symlink_to("a.yaml")
+    (prod / "self.yaml").symlink_to("self.yaml")
+    code, out = run(capsys, "--format", "json")
+    findings = {f["file"]: f for f in json.loads(out)["findings"]}
+    assert code == 1
+    for name in ("a.yaml", "b.yaml", "self.yaml"):
+        assert "symlink loop" in findings[f"clusters/prod/{name}"]["message"]
+    valid = [w["file"] for w in json.loads(out)["workspaces"] if w["valid"]]
+    assert valid == ["clusters/prod/good.yaml"]
+
+
 def test_presets_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["presets", "list"]) == 0
     listing = capsys.readouterr().out
