@@ -106,6 +106,12 @@ def parse_document(source: SourceFile) -> Document | DocumentError:
     """Parse one file into exactly one mapping document, or say why not."""
     if source.error is not None:
         return DocumentError(source.path, source.error)
+    if control := _control_character(source.path):
+        # Paths name clusters, namespaces and files downstream; a newline or escape in one
+        # would show as a different name in a review, a log line or a terminal.
+        return DocumentError(
+            source.path, f"file path holds a control character ({control!r}); rename it"
+        )
     data = source.data or b""
     if len(data) > MAX_FILE_BYTES:
         return DocumentError(
@@ -233,6 +239,10 @@ def _merge_sources(node: yaml.Node) -> Iterator[yaml.MappingNode]:
         yield from node.value
     else:
         raise _RefusedError("a merge key (<<) must point at a mapping", node.start_mark)
+
+
+def _control_character(text: str) -> str | None:
+    return next((c for c in text if c < " " or "\x7f" <= c <= "\x9f"), None)
 
 
 def _is_empty(node: yaml.Node) -> bool:

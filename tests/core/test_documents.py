@@ -150,3 +150,12 @@ def test_a_merge_key_bomb_is_stopped_by_the_node_budget() -> None:
         lines.append(f"{name}: &{name} {{<<: [" + ", ".join([f"*{prev}"] * 9) + "]}")
     found = error("\n".join(lines) + "\n")
     assert f"more than {MAX_NODES} nodes" in found.message
+
+
+@pytest.mark.parametrize(
+    "path", ["clusters/prod/w.yaml\n", "clusters/prod\n/w.yaml", "a\x1b[2J.yaml"]
+)
+def test_a_path_with_a_control_character_is_refused(path: str) -> None:
+    result = parse_document(SourceFile(path, data=b"a: 1\n"))
+    assert isinstance(result, DocumentError)
+    assert "control character" in result.message
