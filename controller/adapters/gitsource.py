@@ -148,6 +148,10 @@ class GitSource(TreeView):
                 raise GitError(f"{self.ref} not found at {self.url}", retryable=False) from e
             return Revision(str(commit.id), self.ref.remote_name)
 
+    def follows(self, branch: str) -> bool:
+        """Whether ``branch`` is the branch this source reads the clusters repo from."""
+        return self.ref.branch == branch
+
     def publish(self, branch: str, directory: Path, message: str) -> str | None:
         """Commit ``directory`` onto the remote's ``branch`` and push it (fast-forward only).
 
@@ -155,6 +159,7 @@ class GitSource(TreeView):
         is refused because someone pushed in between fails this call and the next pass
         tries again on the new tip.
         """
+        _refuse_followed(self, branch)
         with self._lock:
             repo = self._repository()
             self._fetch_branch(repo, branch)
@@ -282,6 +287,17 @@ class GitSource(TreeView):
         return GitError(f"{where}: {text}", retryable=not permanent)
 
 
+def _refuse_followed(source: GitSource | LocalSource, branch: str) -> None:
+    # The rendered directory becomes the branch's whole tree: on the followed branch that
+    # would replace clusters/ with manifests, and the next pass would prune everything.
+    if source.follows(branch):
+        raise GitError(
+            f"will not publish rendered manifests to {branch}: it is the branch the "
+            "Workspaces are read from (choose another --hydrate-branch)",
+            retryable=False,
+        )
+
+
 def _str_or_none(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
@@ -302,8 +318,23 @@ class LocalSource(LocalRepository):
     def fetch(self) -> Revision:
         return Revision(self.resolve(self.rev), self.rev)
 
+    def follows(self, branch: str) -> bool:
+        """Whether ``branch`` is what ``rev`` names, or the checked-out branch for ``HEAD``."""
+        ref = f"refs/heads/{branch}"
+        if self.rev in (branch, ref):
+            return True
+        if self.rev != "HEAD":
+            return False
+        with self._lock:
+            try:
+                head = self._repository().lookup_reference("HEAD").target
+            except LIBGIT2_ERRORS:
+                return False
+            return head == ref  # a detached HEAD's target is a commit id, never equal
+
     def publish(self, branch: str, directory: Path, message: str) -> str | None:
         """Commit ``directory`` as ``branch`` of this repository (no push: it is local)."""
+        _refuse_followed(self, branch)
         with self._lock:
             return commit_directory(self._repository(), branch, directory, message)
 

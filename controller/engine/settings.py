@@ -302,6 +302,12 @@ def build_syncer(settings: Settings, target: Target | None = None) -> Syncer:
                 "the hydrate target needs --out DIR or a branch "
                 "(--hydrate-branch, or spec.target.branch in the cluster file)"
             )
+        if branch and source.follows(branch):
+            raise SettingsError(
+                f"the hydrate branch {branch} is the branch the Workspaces are read from; "
+                "its clusters/ would be replaced by rendered manifests (choose another "
+                "--hydrate-branch or spec.target.branch)"
+            )
         out = settings.out or settings.state_dir / "hydrate"
         target = HydrateTarget(
             out, charts, settings.cluster, branch=branch, publisher=source if branch else None

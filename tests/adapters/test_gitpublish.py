@@ -126,3 +126,20 @@ def test_restore_does_not_follow_a_symlink_in_the_directory(
     with pytest.raises(GitError, match="symlink"):
         source.restore("env", restored)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_publishing_to_the_followed_branch_is_refused(
+    git_origin: OriginRepo, tmp_path: Path
+) -> None:
+    git_origin.write("clusters/dev/cluster.yaml", "kind: Cluster\n")
+    head = git_origin.commit("source")
+    out = rendered(tmp_path / "out", {"ml/a.yaml": "a: 1"})
+    source = GitSource(f"file://{git_origin.bare}", GitRef(branch="main"), tmp_path / "cache")
+    local = LocalSource(git_origin.work)  # HEAD, which is main
+    for publisher in (source, local):
+        with pytest.raises(GitError, match="branch the Workspaces are read from") as caught:
+            publisher.publish("main", out, "render\n")
+        assert caught.value.retryable is False
+    assert git("rev-parse", "main", cwd=git_origin.bare) == head
+    assert git("rev-parse", "main", cwd=git_origin.work) == head
+    assert source.publish("environments/dev", out, "render\n") is not None
