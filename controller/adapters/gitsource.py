@@ -115,9 +115,15 @@ class GitSource(TreeView):
         super().__init__()
         auth = auth or GitAuth()
         bare_url, user, password = _split_userinfo(url)
-        if password is not None and auth.token is None:
+        if auth.token is None and password is not None:
             auth = replace(auth, token=password, username=auth.username or user)
-        self._secrets = (*auth.secrets, *((password,) if password else ()))
+        elif auth.token is None and user is not None:
+            # https://<token>@host: the lone user is the token (GitHub's and GitLab's form);
+            # it goes out as the basic-auth password, as x-access-token's.
+            auth = replace(auth, token=user)
+        self._secrets = tuple(
+            s for s in (*auth.secrets, password, user if password is None else None) if s
+        )
         self.url = _absolute_if_local(bare_url)
         self.ref = ref
         self.cache_dir = cache_dir
@@ -129,6 +135,11 @@ class GitSource(TreeView):
 
     def __repr__(self) -> str:
         return f"GitSource({self.url!r}, {self.ref}, cache_dir={str(self.cache_dir)!r})"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The credentials this source holds: what ``redact`` must hide wherever text leaves."""
+        return self._secrets
 
     def fetch(self) -> Revision:
         """Bring the cache up to date with the remote ref and return the commit it names."""

@@ -134,28 +134,33 @@ def _secret(path: Path) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
+    from controller.adapters.gitsource import GitSource
+    from controller.core.redaction import redact
+    from controller.engine import logs
     from controller.engine.loop import Controller
     from controller.engine.metrics import Metrics
     from controller.engine.server import App, Server, WebhookSecrets
     from controller.engine.settings import SettingsError, build_syncer
 
-    logging.basicConfig(
-        level=args.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    formatter = logs.configure(args.log_level, sys.stderr)
     try:
         settings = settings_from(args)
         syncer = build_syncer(settings)
     except SettingsError as e:
-        print(f"modelsync run: {e}", file=sys.stderr)
+        print(redact(f"modelsync run: {e}"), file=sys.stderr)
         return 2
-    controller = Controller(syncer, interval=settings.interval, metrics=Metrics())
-    leader = _cluster_services(settings, syncer.target, controller)
     secrets = WebhookSecrets(
         github=_secret(settings.webhook_dir / "secret"),
         token=_secret(settings.webhook_dir / "token"),
     )
+    hidden = (
+        *(syncer.source.secrets if isinstance(syncer.source, GitSource) else ()),
+        secrets.github.decode(errors="replace"),
+        secrets.token.decode(errors="replace"),
+    )
+    formatter.add_secrets(hidden)
+    controller = Controller(syncer, interval=settings.interval, metrics=Metrics(), secrets=hidden)
+    leader = _cluster_services(settings, syncer.target, controller)
     app = App(
         controller,
         secrets,

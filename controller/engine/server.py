@@ -95,7 +95,7 @@ class App:
         return _text(200, "ok")
 
     def on_metrics(self, _: Request) -> Response:
-        return Response(self.controller.metrics.exposition(), 200, content_type=_PROMETHEUS)
+        return Response(self.controller.exposition(), 200, content_type=_PROMETHEUS)
 
     def on_status(self, _: Request) -> Response:
         return Response(

@@ -259,6 +259,18 @@ def test_token_over_http_basic_auth(
     assert HTTP_TOKEN not in (tmp_path / "b" / "config").read_text()
 
 
+def test_a_token_as_the_url_user_is_used_and_kept_out_of_the_url(
+    git_http: GitHttpServer, git_origin: OriginRepo, tmp_path: Path
+) -> None:
+    head = git_origin.commit()
+    in_url = git_http.url(git_origin.name).replace("http://", f"http://{HTTP_TOKEN}@")
+    source = GitSource(in_url, GitRef(branch="main"), tmp_path / "c")
+    assert source.fetch().commit == head
+    assert HTTP_TOKEN in source.secrets
+    assert HTTP_TOKEN not in repr(source) + source.url
+    assert HTTP_TOKEN not in (tmp_path / "c" / "config").read_text()
+
+
 def test_wrong_token_is_permanent_and_never_shown(
     git_http: GitHttpServer, git_origin: OriginRepo, tmp_path: Path
 ) -> None:
