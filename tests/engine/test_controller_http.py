@@ -155,6 +155,8 @@ def test_a_signed_push_to_the_followed_branch_triggers_a_pass(
     [
         ({"ref": "refs/heads/main"}, {"X-Hub-Signature-256": "sha256=" + "0" * 64}, 401, "invalid"),
         ({"ref": "refs/heads/main"}, {"X-Hub-Signature-256": ""}, 401, "invalid"),
+        # non-ASCII (sent as latin-1): a 401 like any wrong signature, not a 500
+        ({"ref": "refs/heads/main"}, {"X-Hub-Signature-256": "sha256=\u00e9" * 9}, 401, "invalid"),
         ({"ref": "refs/heads/dev"}, {}, 202, "push to refs/heads/dev, following refs/heads/main"),
         ({"zen": "hi"}, {"X-GitHub-Event": "ping"}, 200, "pong"),
         ({"action": "opened"}, {"X-GitHub-Event": "pull_request"}, 202, "ignored event"),
