@@ -24,7 +24,7 @@ from controller.core.redaction import redact
 from controller.core.status import Event
 from controller.engine.loop import Controller
 from controller.engine.sync import Syncer
-from tests.engine.test_controller_http import CLUSTER, Running
+from tests.support.controllerhttp import CLUSTER, Running
 from tests.support.gitserver import GitDaemon, GitHttpServer, OriginRepo, free_port
 from tests.support.waiting import wait_for
 
@@ -33,6 +33,7 @@ SECRET = "ghp_wrongButSecret_0123456789abcdef"
 
 @pytest.fixture
 def origin(git_origin: OriginRepo) -> OriginRepo:
+    """The cluster alone: the Workspaces each test needs are its own."""
     git_origin.write("clusters/edge/cluster.yaml", CLUSTER)
     git_origin.commit("initial")
     return git_origin
