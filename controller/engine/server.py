@@ -162,6 +162,32 @@ class App:
         return _text(202, "fetching")
 
 
+def build_servers(
+    controller: Controller,
+    secrets: WebhookSecrets,
+    *,
+    listen: str,
+    webhook_listen: str = "",
+    followed_ref: str | None,
+    stale_after: float,
+) -> list[Server]:
+    """One listener serving every endpoint; or, with ``webhook_listen``, the webhooks alone
+    there (the only port a Git host needs to reach) and the rest on ``listen``."""
+
+    def app(endpoints: Collection[str]) -> App:
+        return App(
+            controller,
+            secrets,
+            followed_ref=followed_ref,
+            stale_after=stale_after,
+            endpoints=endpoints,
+        )
+
+    if not webhook_listen:
+        return [Server(app(ENDPOINTS), listen)]
+    return [Server(app(INTERNAL), listen), Server(app(WEBHOOKS), webhook_listen)]
+
+
 def _text(status: int, message: str) -> Response:
     return Response(message + "\n", status, content_type="text/plain; charset=utf-8")
 

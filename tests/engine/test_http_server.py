@@ -1,4 +1,5 @@
-"""The HTTP server under idle connections: threads stay capped, real requests get through.
+"""The HTTP server: threads stay capped under idle connections, and the webhooks can be
+served alone on their own port.
 
 A bounded number of sockets on 127.0.0.1 connect and never send a byte (what half-open
 or slowloris clients look like from the server's side); a probe is then asked for.
@@ -6,6 +7,7 @@ or slowloris clients look like from the server's side); a probe is then asked fo
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -17,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.engine.server import Server
-from tests.support.controllerhttp import Running, seed, serving
+from controller.core.webhooks import github_signature
+from controller.engine.server import Server, WebhookSecrets, build_servers
+from controller.engine.settings import load_settings
+from tests.support.controllerhttp import SECRET, Running, seed, serving
 from tests.support.gitserver import GitDaemon, OriginRepo
 
 IDLE = 200
@@ -89,3 +93,32 @@ def test_past_the_connection_limit_idle_ones_are_closed_and_requests_served(
     assert seconds < 8.0
     assert during <= before
     assert closed == OVER_LIMIT
+
+
+def test_a_webhook_listener_serves_the_webhooks_alone(running: Running, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("cluster: edge\nrepo: {url: x}\nwebhookListen: '127.0.0.1:0'\n")
+    settings = load_settings(config, listen="127.0.0.1:0")
+    internal, webhooks = build_servers(
+        running.controller,
+        WebhookSecrets(github=SECRET),
+        listen=settings.listen,
+        webhook_listen=settings.webhook_listen,
+        followed_ref="refs/heads/main",
+        stale_after=600,
+    )
+    for server in (internal, webhooks):
+        server.start()
+    inside = Running(running.controller, internal)
+    outside = Running(running.controller, webhooks)
+    body = json.dumps({"ref": "refs/heads/main"}).encode()
+    signed = {"X-GitHub-Event": "push", "X-Hub-Signature-256": github_signature(SECRET, body)}
+    try:
+        assert [outside.get(p)[0] for p in ("/status", "/metrics", "/healthz")] == [404] * 3
+        assert outside.post("/webhook/github", body, signed)[0] == 202
+        assert inside.post("/webhook/github", body, signed)[0] == 404
+        assert [inside.get(p)[0] for p in ("/status", "/metrics")] == [200, 200]
+    finally:
+        for server in (internal, webhooks):
+            server.stop()
+    assert running.controller._reasons == ["github push"]
