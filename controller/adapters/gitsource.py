@@ -6,8 +6,9 @@ Adapter layer, the left end of the pipeline (git source -> documents -> specs ->
 pure core nothing but ``SourceFile``s and sets of changed paths; every libgit2 failure
 leaves as ``GitError`` saying whether a retry can help.
 
-Every network operation runs in a child process (``gitworker``) that is killed at the
-deadline: libgit2's own socket timeout bounds each read, not the whole transfer.
+Every network operation runs in the worker process of ``gitworker``, which is killed when
+the operation's deadline passes: libgit2's own socket timeout bounds each read, not the
+whole transfer.
 """
 
 from __future__ import annotations
