@@ -7,6 +7,7 @@ with an ``error`` instead of bytes, so validation reports them with the rest.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator, Sequence
@@ -56,7 +57,7 @@ def _read(path: Path, root: Path) -> SourceFile:
     name = _relative(path, root)
     try:
         if path.is_symlink():
-            target = path.resolve()
+            target = _resolve(path)
             if not target.is_relative_to(root):
                 return SourceFile(name, error=f"symlink to {path.readlink()} leaves the repository")
         info = path.stat()
@@ -68,5 +69,24 @@ def _read(path: Path, root: Path) -> SourceFile:
             )
         with path.open("rb") as handle:
             return SourceFile(name, data=handle.read(MAX_FILE_BYTES + 1))
+    except _LoopError:
+        return SourceFile(name, error="symlink loop: the link never reaches a file")
     except OSError as e:
         return SourceFile(name, error=f"cannot read: {e.strerror or e}")
+
+
+class _LoopError(Exception):
+    pass
+
+
+def _resolve(path: Path) -> Path:
+    # Python 3.11's resolve() reports a loop as RuntimeError (3.13 as OSError ELOOP); a loop
+    # is something the author wrote, so it becomes a finding on that file.
+    try:
+        return path.resolve()
+    except RuntimeError as e:
+        raise _LoopError from e
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise _LoopError from e
+        raise

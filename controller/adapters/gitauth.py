@@ -2,7 +2,8 @@
 
 Adapter layer, beside ``gitsource``. ``GitAuth`` is read from the mounted Secret files
 (docs/contracts.md §6) or from ``MODELSYNC_GIT_*`` variables; ``GitCallbacks`` hands it to
-libgit2 during one fetch; ``redact`` scrubs every message that may leave the process.
+libgit2 during one fetch; ``redact`` (core.redaction, re-exported here) scrubs every message
+that may leave the process.
 
 SSH host keys: this libgit2 (1.9, libssh2 backend) checks the server key against
 ``<home>/.ssh/known_hosts`` itself and reports the result as ``valid`` to the certificate
@@ -14,44 +15,20 @@ TLS and SSH alike; without a ``known_hosts`` file the process user's own one is 
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
 from pygit2.enums import CredentialType
 
+from controller.core.redaction import redact, split_userinfo
+
 __all__ = ["AuthRejectedError", "GitAuth", "GitCallbacks", "redact", "split_userinfo"]
 
 #: Username sent with a token when none is configured (GitHub, Gitea and GitLab accept it).
 DEFAULT_HTTPS_USER = "x-access-token"
-
-_USERINFO = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@\s:]*):(?P<password>[^/@\s]*)@"
-)
-
-
-def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """Return ``text`` with URL passwords and every given secret replaced by ``***``."""
-    text = _USERINFO.sub(r"\g<scheme>\g<user>:***@", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
-    """Split ``scheme://user:password@host/...`` into the bare URL, user and password.
-
-    Only a URL with a password is rewritten (the password must not reach libgit2's config
-    or its messages); ``ssh://git@host`` and scp-like ``git@host:org/x.git`` keep their user.
-    """
-    match = _USERINFO.match(url)
-    if match is None:
-        return url, None, None
-    return match["scheme"] + url[match.end() :], match["user"] or None, match["password"] or None
 
 
 def _read_secret(path: Path) -> str | None:

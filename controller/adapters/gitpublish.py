@@ -10,10 +10,12 @@ repository, and push when the repository is a cache of a remote.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pygit2
 
+from controller.adapters.confined import Confined, UnsafePathError, safe_parts
 from controller.adapters.gittree import LIBGIT2_ERRORS, GitError
 
 AUTHOR = pygit2.Signature("modelsync", "modelsync@users.noreply.github.com")
@@ -56,24 +58,31 @@ def commit_directory(
 
 def restore_directory(repo: pygit2.Repository, branch: str, directory: Path) -> bool:
     """Write the branch tip's files into an empty ``directory`` (a controller restarted on a
-    fresh volume picks up where the branch left off). False when there is no branch."""
+    fresh volume picks up where the branch left off). False when there is no branch.
+
+    The branch is input anyone with push access shaped: every entry name is checked before
+    anything is written (a tree entry ``..`` or ``a/b`` refuses the whole restore), and the
+    files are written through ``Confined``, so no symlink in ``directory`` is followed.
+    """
     ref = repo.references.get(f"refs/heads/{branch}")
     if ref is None:
         return False
     try:
-        _write_tree(repo, ref.peel(pygit2.Commit).tree, directory)
+        files = dict(_blobs(repo, ref.peel(pygit2.Commit).tree, ""))
+        out = Confined(directory)
+        for path, data in files.items():
+            out.write(path, data)
     except (OSError, *LIBGIT2_ERRORS) as e:
         raise GitError(f"cannot restore {branch} into {directory}: {e}", retryable=False) from e
     return True
 
 
-def _write_tree(repo: pygit2.Repository, tree: pygit2.Tree, directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+def _blobs(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str) -> Iterator[tuple[str, bytes]]:
     for entry in tree:
-        if not entry.name:
-            continue
-        target = directory / entry.name
+        name = entry.name or ""
+        if len(safe_parts(name)) != 1:
+            raise UnsafePathError(f"tree entry {prefix + name!r} is not a plain name")
         if entry.filemode == pygit2.enums.FileMode.TREE:
-            _write_tree(repo, repo[entry.id].peel(pygit2.Tree), target)
+            yield from _blobs(repo, repo[entry.id].peel(pygit2.Tree), f"{prefix}{name}/")
         elif entry.filemode in (_BLOB, pygit2.enums.FileMode.BLOB_EXECUTABLE):
-            target.write_bytes(repo[entry.id].peel(pygit2.Blob).data)
+            yield prefix + name, repo[entry.id].peel(pygit2.Blob).data

@@ -6,26 +6,23 @@ Adapter layer, the left end of the pipeline (git source -> documents -> specs ->
 pure core nothing but ``SourceFile``s and sets of changed paths; every libgit2 failure
 leaves as ``GitError`` saying whether a retry can help.
 
-libgit2's socket timeouts and home directory (where it finds ``known_hosts``) are
-process-wide options, so network operations hold one module lock while they run: fetches
-from several ``GitSource``s in one process take turns.
+Every network operation runs in the worker process of ``gitworker``, which is killed when
+the operation's deadline passes: libgit2's own socket timeout bounds each read, not the
+whole transfer.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import pygit2
-from pygit2.enums import FetchPrune
 
-from controller.adapters.gitauth import AuthRejectedError, GitAuth, GitCallbacks, redact
+from controller.adapters import gitworker
+from controller.adapters.gitauth import GitAuth, redact
 from controller.adapters.gitauth import split_userinfo as _split_userinfo
 from controller.adapters.gitpublish import commit_directory, restore_directory
 from controller.adapters.gittree import (
@@ -49,7 +46,6 @@ __all__ = [
 _HEX40 = re.compile(r"[0-9a-f]{40}")
 _SHALLOW_DEPTH = 1
 _UNSHALLOW = 2**31 - 1  # libgit2's GIT_FETCH_DEPTH_UNSHALLOW
-_NETWORK_LOCK = threading.Lock()
 # Words in libgit2 messages that mean the same request will fail again.
 _PERMANENT_HINTS = (
     "authentication", "credentials", "401", "403", "404", "not found", "not exported",
@@ -120,9 +116,15 @@ class GitSource(TreeView):
         super().__init__()
         auth = auth or GitAuth()
         bare_url, user, password = _split_userinfo(url)
-        if password is not None and auth.token is None:
+        if auth.token is None and password is not None:
             auth = replace(auth, token=password, username=auth.username or user)
-        self._secrets = (*auth.secrets, *((password,) if password else ()))
+        elif auth.token is None and user is not None:
+            # https://<token>@host: the lone user is the token (GitHub's and GitLab's form);
+            # it goes out as the basic-auth password, as x-access-token's.
+            auth = replace(auth, token=user)
+        self._secrets = tuple(
+            s for s in (*auth.secrets, password, user if password is None else None) if s
+        )
         self.url = _absolute_if_local(bare_url)
         self.ref = ref
         self.cache_dir = cache_dir
@@ -134,6 +136,11 @@ class GitSource(TreeView):
 
     def __repr__(self) -> str:
         return f"GitSource({self.url!r}, {self.ref}, cache_dir={str(self.cache_dir)!r})"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The credentials this source holds: what ``redact`` must hide wherever text leaves."""
+        return self._secrets
 
     def fetch(self) -> Revision:
         """Bring the cache up to date with the remote ref and return the commit it names."""
@@ -153,6 +160,10 @@ class GitSource(TreeView):
                 raise GitError(f"{self.ref} not found at {self.url}", retryable=False) from e
             return Revision(str(commit.id), self.ref.remote_name)
 
+    def follows(self, branch: str) -> bool:
+        """Whether ``branch`` is the branch this source reads the clusters repo from."""
+        return self.ref.branch == branch
+
     def publish(self, branch: str, directory: Path, message: str) -> str | None:
         """Commit ``directory`` onto the remote's ``branch`` and push it (fast-forward only).
 
@@ -160,6 +171,7 @@ class GitSource(TreeView):
         is refused because someone pushed in between fails this call and the next pass
         tries again on the new tip.
         """
+        _refuse_followed(self, branch)
         with self._lock:
             repo = self._repository()
             self._fetch_branch(repo, branch)
@@ -184,17 +196,11 @@ class GitSource(TreeView):
             # A first publish: the branch does not exist on the remote yet.
 
     def _push(self, repo: pygit2.Repository, branch: str) -> None:
-        remote = repo.remotes["origin"]
-        with _NETWORK_LOCK:
-            callbacks = PushCallbacks(self._auth, deadline=time.monotonic() + self._timeout)
-            try:
-                with _libgit2_options(self._timeout, self._ssh_home()):
-                    remote.push([f"refs/heads/{branch}:refs/heads/{branch}"], callbacks=callbacks)
-            except (AuthRejectedError, TimeoutError, *LIBGIT2_ERRORS) as e:
-                raise self._wrap(e, callbacks, f"push {branch} to {self.url}") from e
-        if callbacks.refused:
+        refspec = f"refs/heads/{branch}:refs/heads/{branch}"
+        outcome = self._network("push", repo, [refspec], 0, f"push {branch} to {self.url}")
+        if outcome.refused:
             raise GitError(
-                f"push {branch} to {self.url} refused: {callbacks.refused}", retryable=True
+                f"push {branch} to {self.url} refused: {outcome.refused}", retryable=True
             )
 
     def _fetch_commit(self, repo: pygit2.Repository, sha: str) -> None:
@@ -241,15 +247,26 @@ class GitSource(TreeView):
         return repo
 
     def _download(self, repo: pygit2.Repository, refspecs: list[str], depth: int) -> None:
-        remote = repo.remotes["origin"]
-        home = self._ssh_home()
-        with _NETWORK_LOCK:  # the deadline starts once it is this fetch's turn
-            callbacks = GitCallbacks(self._auth, deadline=time.monotonic() + self._timeout)
-            try:
-                with _libgit2_options(self._timeout, home):
-                    remote.fetch(refspecs, callbacks=callbacks, prune=FetchPrune.PRUNE, depth=depth)
-            except (AuthRejectedError, TimeoutError, *LIBGIT2_ERRORS) as e:
-                raise self._wrap(e, callbacks) from e
+        self._network("fetch", repo, refspecs, depth, f"fetch {self.ref} from {self.url}")
+
+    def _network(
+        self,
+        op: Literal["fetch", "push"],
+        repo: pygit2.Repository,
+        refspecs: list[str],
+        depth: int,
+        where: str,
+    ) -> gitworker.Outcome:
+        request = gitworker.Request(
+            op, repo.path, refspecs, self._timeout, depth, _str_or_none(self._ssh_home())
+        )
+        try:
+            outcome = gitworker.run(request, self._auth)
+        except OSError as e:
+            raise GitError(f"{where}: cannot start the git worker: {e}", retryable=True) from e
+        if outcome.kind != "ok":
+            raise self._wrap(outcome, where)
+        return outcome
 
     def _ssh_home(self) -> Path | None:
         """A home directory whose ``.ssh/known_hosts`` is the configured one (see gitauth)."""
@@ -263,41 +280,38 @@ class GitSource(TreeView):
             raise GitError(f"cannot read known_hosts: {e}", retryable=False) from e
         return home
 
-    def _wrap(self, error: BaseException, callbacks: GitCallbacks, where: str = "") -> GitError:
-        where = where or f"fetch {self.ref} from {self.url}"
-        if isinstance(error, AuthRejectedError):
-            return GitError(f"{where}: authentication failed: {error}", retryable=False)
-        if isinstance(error, TimeoutError):
+    def _wrap(self, outcome: gitworker.Outcome, where: str) -> GitError:
+        if outcome.kind == "auth":
+            return GitError(f"{where}: authentication failed: {outcome.message}", retryable=False)
+        if outcome.kind == "timeout":
             return GitError(f"{where}: timed out after {self._timeout:g}s", retryable=True)
-        if callbacks.rejected_host is not None or isinstance(error, pygit2.CertificateError):
-            host = callbacks.rejected_host or "the server"
+        if outcome.rejected_host is not None or outcome.error_class == "CertificateError":
+            host = outcome.rejected_host or "the server"
             return GitError(
                 f"{where}: host key or certificate of {host} is not trusted "
                 "(for ssh, add the host to known_hosts)",
                 retryable=False,
             )
-        text = redact(str(error), self._secrets)
-        permanent = isinstance(error, pygit2.AuthError | pygit2.InvalidSpecError) or any(
+        text = redact(outcome.message, self._secrets)
+        permanent = outcome.error_class in ("AuthError", "InvalidSpecError") or any(
             hint in text.lower() for hint in _PERMANENT_HINTS
         )
         return GitError(f"{where}: {text}", retryable=not permanent)
 
 
-@contextmanager
-def _libgit2_options(timeout: float, home: Path | None) -> Iterator[None]:
-    settings = pygit2.settings
-    saved = (settings.server_connect_timeout, settings.server_timeout, settings.homedir)
-    millis = max(1, round(timeout * 1000))
-    settings.server_connect_timeout = millis
-    settings.server_timeout = millis
-    if home is not None:
-        settings.homedir = str(home)
-    try:
-        yield
-    finally:
-        settings.server_connect_timeout, settings.server_timeout = saved[:2]
-        if home is not None and saved[2] is not None:
-            settings.homedir = saved[2]
+def _refuse_followed(source: GitSource | LocalSource, branch: str) -> None:
+    # The rendered directory becomes the branch's whole tree: on the followed branch that
+    # would replace clusters/ with manifests, and the next pass would prune everything.
+    if source.follows(branch):
+        raise GitError(
+            f"will not publish rendered manifests to {branch}: it is the branch the "
+            "Workspaces are read from (choose another --hydrate-branch)",
+            retryable=False,
+        )
+
+
+def _str_or_none(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def _absolute_if_local(url: str) -> str:
@@ -316,23 +330,26 @@ class LocalSource(LocalRepository):
     def fetch(self) -> Revision:
         return Revision(self.resolve(self.rev), self.rev)
 
+    def follows(self, branch: str) -> bool:
+        """Whether ``branch`` is what ``rev`` names, or the checked-out branch for ``HEAD``."""
+        ref = f"refs/heads/{branch}"
+        if self.rev in (branch, ref):
+            return True
+        if self.rev != "HEAD":
+            return False
+        with self._lock:
+            try:
+                head = self._repository().lookup_reference("HEAD").target
+            except LIBGIT2_ERRORS:
+                return False
+            return head == ref  # a detached HEAD's target is a commit id, never equal
+
     def publish(self, branch: str, directory: Path, message: str) -> str | None:
         """Commit ``directory`` as ``branch`` of this repository (no push: it is local)."""
+        _refuse_followed(self, branch)
         with self._lock:
             return commit_directory(self._repository(), branch, directory, message)
 
     def restore(self, branch: str, directory: Path) -> bool:
         with self._lock:
             return restore_directory(self._repository(), branch, directory)
-
-
-class PushCallbacks(GitCallbacks):
-    """GitCallbacks that also hear the remote refuse a reference (non-fast-forward)."""
-
-    def __init__(self, auth: GitAuth, deadline: float) -> None:
-        super().__init__(auth, deadline)
-        self.refused = ""
-
-    def push_update_reference(self, refname: str, message: str | None) -> None:
-        if message:
-            self.refused = f"{refname}: {message}"

@@ -7,14 +7,17 @@ picks up) records what was rendered from which digest and commit, so an unchange
 is never rendered again and the planner sees the directory as it would see Helm. The
 cluster's Karpenter NodePools and NodeClasses, when it has auto-provisioned pools, go to
 ``<out>/<cluster>/_karpenter/`` (a name no namespace can take: namespaces are DNS labels).
+
+Every file below ``<out>`` goes through ``confined``: a symlink inside the output
+directory is never followed, and a ledger (perhaps restored from a branch others can push
+to) is checked entry by entry before any of its paths is used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
@@ -24,6 +27,7 @@ from typing import Any, Protocol
 import yaml
 
 from controller.adapters.charts import ChartError, ChartSource
+from controller.adapters.confined import Confined
 from controller.adapters.gittree import GitError
 from controller.core.nodepools import manifest_name
 from controller.core.planning import Action, ObservedRelease, Step
@@ -41,18 +45,8 @@ from controller.core.status import ActionResult, WorkloadState, WorkspaceStatus
 
 LEDGER = "modelsync.ledger"
 KARPENTER_DIR = "_karpenter"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+#: Namespaces and release names as Kubernetes and Helm accept them (DNS-1123 labels).
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 class Publisher(Protocol):
@@ -84,6 +78,7 @@ class HydrateTarget:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.root = out / cluster
+        self._files = Confined(out)
         self._charts = charts
         self._cluster = cluster
         self._clock = clock
@@ -99,22 +94,30 @@ class HydrateTarget:
         return self.root / LEDGER
 
     def ledger(self) -> dict[str, Any]:
-        if self._ledger is None and self._branch and not self.ledger_path.exists():
-            assert self._publisher is not None
-            try:
-                self._publisher.restore(self._branch, self.root)
-            except GitError as e:
-                raise TargetError(f"cannot restore {self.root} from {self._branch}: {e}") from e
         if self._ledger is None:
-            self._ledger = read_ledger(self.ledger_path) or {
-                "apiVersion": "modelsync.dev/v1alpha1",
-                "kind": "Ledger",
-                "cluster": self._cluster,
-                "commit": "",
-                "releases": {},
-                "workspaces": [],
-            }
+            self._ledger = self._read_ledger()
         return self._ledger
+
+    def _read_ledger(self) -> dict[str, Any]:
+        name = f"{self._cluster}/{LEDGER}"
+        try:
+            data = self._files.read(name)
+            if data is None and self._branch:
+                assert self._publisher is not None
+                self._publisher.restore(self._branch, self._files.directory(self._cluster))
+                data = self._files.read(name)
+        except GitError as e:
+            raise TargetError(f"cannot restore {self.root} from {self._branch}: {e}") from e
+        except OSError as e:
+            raise TargetError(f"cannot read the ledger {self.ledger_path}: {e}") from e
+        return (None if data is None else parse_ledger(data, self.ledger_path)) or {
+            "apiVersion": "modelsync.dev/v1alpha1",
+            "kind": "Ledger",
+            "cluster": self._cluster,
+            "commit": "",
+            "releases": {},
+            "workspaces": [],
+        }
 
     def observe(self, namespaces: Sequence[str] = ()) -> list[ObservedRelease]:
         """Every release of the ledger (it only ever holds this cluster's)."""
@@ -144,8 +147,12 @@ class HydrateTarget:
         releases: dict[str, Any] = self.ledger()["releases"]
         key = f"{step.namespace}/{step.name}"
         path = self.root / step.namespace / f"{step.name}.yaml"
+        file = f"{self._cluster}/{step.namespace}/{step.name}.yaml"
         if step.action is Action.UNINSTALL:
-            path.unlink(missing_ok=True)
+            try:
+                self._files.remove(file)
+            except OSError as e:
+                return self._failed(step, f"cannot remove {path}: {e}", started)
             releases.pop(key, None)
             self.changed = True
             self._log.append(f"uninstall {key}")
@@ -162,7 +169,10 @@ class HydrateTarget:
                 step, False, str(e), retryable=False, seconds=self._clock() - started
             )
         data = manifests.encode()
-        write_atomic(path, data)
+        try:
+            self._files.write(file, data)
+        except OSError as e:
+            return self._failed(step, f"cannot write {path}: {e}", started)
         revision = (releases.get(key, {}).get("revision", 0)) + 1
         releases[key] = {
             "name": release.name,
@@ -188,15 +198,19 @@ class HydrateTarget:
             seconds=self._clock() - started,
         )
 
+    def _failed(self, step: Step, message: str, started: float) -> ActionResult:
+        return ActionResult(step, False, message, retryable=False, seconds=self._clock() - started)
+
     def drifted(self, observed: Sequence[ObservedRelease]) -> set[tuple[str, str]]:
-        """Releases whose rendered file was edited or removed behind modelsync's back."""
+        """Releases whose rendered file was edited, removed or swapped for a link behind
+        modelsync's back."""
         found = set()
         for entry in self.ledger()["releases"].values():
-            path = self.root / entry["file"]
             try:
-                current = hashlib.sha256(path.read_bytes()).hexdigest()
-            except FileNotFoundError:
-                current = ""
+                data = self._files.read(f"{self._cluster}/{entry['file']}")
+            except OSError:
+                data = None
+            current = "" if data is None else hashlib.sha256(data).hexdigest()
             if current != entry.get("sha256", current):
                 found.add((entry["namespace"], entry["name"]))
         return found
@@ -208,26 +222,26 @@ class HydrateTarget:
         """One file per NodePool or NodeClass under ``_karpenter/``, rewritten only when its
         bytes change; files of pools cluster.yaml no longer has are removed, as the
         directory is the cluster's desired state. What changed is published with the pass."""
-        directory = self.root / KARPENTER_DIR
+        directory = f"{self._cluster}/{KARPENTER_DIR}"
         wanted = {
             manifest_name(m): yaml.safe_dump(dict(m), sort_keys=False).encode() for m in manifests
         }
         changed = []
         try:
             for name, data in wanted.items():
-                path = directory / name
-                if not path.is_file() or path.read_bytes() != data:
-                    write_atomic(path, data)
+                if self._files.read(f"{directory}/{name}") != data:
+                    self._files.write(f"{directory}/{name}", data)
                     changed.append(f"write {KARPENTER_DIR}/{name}")
-            if directory.is_dir():
-                for stale in sorted(directory.glob("*.yaml")):
-                    if stale.name not in wanted:
-                        stale.unlink()
-                        changed.append(f"remove {KARPENTER_DIR}/{stale.name}")
-                if not any(directory.iterdir()):
-                    directory.rmdir()
-        except OSError as e:
-            raise TargetError(f"cannot write {directory}: {e}") from e
+            if (self.root / KARPENTER_DIR).exists():
+                listed = self._files.directory(directory)  # a real directory, not a link
+                for stale in sorted(p.name for p in listed.glob("*.yaml")):
+                    if stale not in wanted:
+                        self._files.remove(f"{directory}/{stale}")
+                        changed.append(f"remove {KARPENTER_DIR}/{stale}")
+                if not any(listed.iterdir()):
+                    listed.rmdir()
+        except OSError as e:  # UnsafePathError (a link in the way) is one too
+            raise TargetError(f"cannot write {self.root / KARPENTER_DIR}: {e}") from e
         if changed:
             self.changed = True
             self._log.extend(changed)
@@ -244,7 +258,10 @@ class HydrateTarget:
             ledger["workspaces"] = rows
             ledger["syncedAt"] = _iso(self._clock())
             text = json.dumps(ledger, indent=1, sort_keys=True) + "\n"
-            write_atomic(self.ledger_path, text.encode())
+            try:
+                self._files.write(f"{self._cluster}/{LEDGER}", text.encode())
+            except OSError as e:
+                raise TargetError(f"cannot write the ledger {self.ledger_path}: {e}") from e
         if self._branch and (changed or self._unpublished):
             self._publish(commit)
 
@@ -254,8 +271,8 @@ class HydrateTarget:
         lines, self._log = self._log, []
         message = f"modelsync: {self._cluster} at {commit[:12]}\n\n" + "\n".join(lines) + "\n"
         try:
-            self._publisher.publish(self._branch, self.root, message)
-        except GitError as e:
+            self._publisher.publish(self._branch, self._files.directory(self._cluster), message)
+        except (GitError, OSError) as e:
             self._unpublished = True
             self._log = lines + self._log
             raise TargetError(f"cannot publish to branch {self._branch}: {e}") from e
@@ -264,14 +281,45 @@ class HydrateTarget:
 
 def read_ledger(path: Path) -> dict[str, Any] | None:
     try:
-        data: dict[str, Any] = json.loads(path.read_text())
+        return parse_ledger(path.read_bytes(), path)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as e:
+    except OSError as e:
         raise TargetError(f"cannot read the ledger {path}: {e}") from e
-    if data.get("kind") != "Ledger" or not isinstance(data.get("releases"), dict):
+
+
+def parse_ledger(data: bytes, path: Path) -> dict[str, Any]:
+    """A ledger's JSON, each release entry checked: its paths are used to write and delete."""
+    try:
+        ledger: dict[str, Any] = json.loads(data)
+    except ValueError as e:
+        raise TargetError(f"cannot read the ledger {path}: {e}") from e
+    if (
+        not isinstance(ledger, dict)
+        or ledger.get("kind") != "Ledger"
+        or not isinstance(ledger.get("releases"), dict)
+    ):
         raise TargetError(f"{path} is not a modelsync ledger")
-    return data
+    for key, entry in ledger["releases"].items():
+        if not _valid_entry(key, entry):
+            raise TargetError(
+                f"{path}: release {key!r} is not a namespace/name pair of DNS labels "
+                "with its file at <namespace>/<name>.yaml; refusing to use this ledger"
+            )
+    return ledger
+
+
+def _valid_entry(key: str, entry: Any) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    namespace, name = entry.get("namespace"), entry.get("name")
+    return (
+        isinstance(namespace, str)
+        and isinstance(name, str)
+        and all(_DNS_LABEL.fullmatch(part) for part in (namespace, name))
+        and key == f"{namespace}/{name}"
+        and entry.get("file") == f"{namespace}/{name}.yaml"
+    )
 
 
 def _iso(seconds: float) -> str:

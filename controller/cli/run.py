@@ -1,9 +1,10 @@
 """``modelsync run``: the controller process (what the modelsync chart's Deployment runs).
 
 Polls the clusters repo on a jittered interval, wakes at once on a verified webhook,
-reconciles only while it holds the leader Lease, serves /healthz /readyz /metrics /status,
-and on SIGTERM finishes the pass in flight, gives up the Lease and exits 0. SIGHUP asks for
-a full pass (drift checks included).
+reconciles only while it holds the leader Lease, serves /healthz /readyz /metrics /status
+(and the webhooks, unless ``webhookListen`` gives them a listener of their own), and on
+SIGTERM finishes the pass in flight, gives up the Lease and exits 0. SIGHUP asks for a
+full pass (drift checks included).
 """
 
 from __future__ import annotations
@@ -44,7 +45,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--kubeconfig", type=Path, help="default: in-cluster, else $KUBECONFIG")
     parser.add_argument("--context", help="kubeconfig context")
     parser.add_argument("--interval", type=float, metavar="SECONDS")
-    parser.add_argument("--listen", metavar="HOST:PORT")
+    parser.add_argument("--listen", metavar="HOST:PORT", help="probes, /metrics, /status")
+    parser.add_argument(
+        "--webhook-listen",
+        metavar="HOST:PORT",
+        help="serve the webhooks alone here (default: on --listen with the rest)",
+    )
     parser.add_argument("--state-dir", type=Path)
     parser.add_argument(
         "--webhook-dir",
@@ -72,6 +78,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "out": args.out,
         "interval": args.interval,
         "listen": args.listen,
+        "webhook_listen": args.webhook_listen,
         "state_dir": args.state_dir,
         "webhook_dir": args.webhook_dir,
         "credentials_dir": args.credentials_dir,
@@ -134,35 +141,41 @@ def _secret(path: Path) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
+    from controller.adapters.gitsource import GitSource
+    from controller.core.redaction import redact
+    from controller.engine import logs
     from controller.engine.loop import Controller
     from controller.engine.metrics import Metrics
-    from controller.engine.server import App, Server, WebhookSecrets
+    from controller.engine.server import WebhookSecrets, build_servers
     from controller.engine.settings import SettingsError, build_syncer
 
-    logging.basicConfig(
-        level=args.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    formatter = logs.configure(args.log_level, sys.stderr)
     try:
         settings = settings_from(args)
         syncer = build_syncer(settings)
     except SettingsError as e:
-        print(f"modelsync run: {e}", file=sys.stderr)
+        print(redact(f"modelsync run: {e}"), file=sys.stderr)
         return 2
-    controller = Controller(syncer, interval=settings.interval, metrics=Metrics())
-    leader = _cluster_services(settings, syncer.target, controller)
     secrets = WebhookSecrets(
         github=_secret(settings.webhook_dir / "secret"),
         token=_secret(settings.webhook_dir / "token"),
     )
-    app = App(
+    hidden = (
+        *(syncer.source.secrets if isinstance(syncer.source, GitSource) else ()),
+        secrets.github.decode(errors="replace"),
+        secrets.token.decode(errors="replace"),
+    )
+    formatter.add_secrets(hidden)
+    controller = Controller(syncer, interval=settings.interval, metrics=Metrics(), secrets=hidden)
+    leader = _cluster_services(settings, syncer.target, controller)
+    servers = build_servers(
         controller,
         secrets,
+        listen=settings.listen,
+        webhook_listen=settings.webhook_listen,
         followed_ref=followed_ref(settings),
         stale_after=max(600.0, 5 * settings.interval),
     )
-    server = Server(app, settings.listen)
     stopping = threading.Event()
 
     def stop(signum: int, _: FrameType | None) -> None:
@@ -173,14 +186,16 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, lambda *_: controller.trigger("resync"))
     log.info(
-        "modelsync %s: cluster %s from %s (%s target), listening on %s",
+        "modelsync %s: cluster %s from %s (%s target), listening on %s%s",
         "run",
         settings.cluster,
         settings.repo,
         settings.target,
         settings.listen,
+        f", webhooks on {settings.webhook_listen}" if settings.webhook_listen else "",
     )
-    server.start()
+    for server in servers:
+        server.start()
     if leader is not None:
         leader.start()
     controller.start()
@@ -188,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
     controller.stop(timeout=settings.timeout + 30)
     if leader is not None:
         leader.stop(release=True)  # the standby takes over at once
-    server.stop()
+    for server in servers:
+        server.stop()
     log.info("stopped")
     return 0

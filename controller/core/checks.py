@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.core.catalog import Catalog, Preset
+from controller.core.destinations import refused_url
 from controller.core.findings import Finding, Severity, at, did_you_mean
 from controller.core.specs import ANNOTATION_PREFIX, Workspace
 from controller.core.trainingconfig import SECTIONS, problems, sections_of
@@ -276,6 +277,18 @@ def _tuning_findings(ws: Workspace) -> list[Finding]:
                 code="tuning",
             )
         )
+    urls = tuning.input.get("urls")
+    for i, url in enumerate(urls if isinstance(urls, list) else []):
+        reason = refused_url(url) if isinstance(url, str) else None
+        if reason is not None:
+            findings.append(
+                at(
+                    doc,
+                    ("tuning", "input", "urls", i),
+                    f"{url!r} {reason}; the cluster must not be sent to fetch from there",
+                    code="destination",
+                )
+            )
     sinks = [key for key in ("image", "volumeSource") if key in tuning.output]
     if len(sinks) != 1:
         findings.append(

@@ -106,6 +106,12 @@ def parse_document(source: SourceFile) -> Document | DocumentError:
     """Parse one file into exactly one mapping document, or say why not."""
     if source.error is not None:
         return DocumentError(source.path, source.error)
+    if control := _control_character(source.path):
+        # Paths name clusters, namespaces and files downstream; a newline or escape in one
+        # would show as a different name in a review, a log line or a terminal.
+        return DocumentError(
+            source.path, f"file path holds a control character ({control!r}); rename it"
+        )
     data = source.data or b""
     if len(data) > MAX_FILE_BYTES:
         return DocumentError(
@@ -175,12 +181,7 @@ class _Builder:
         self._scalars = yaml.constructor.SafeConstructor()
 
     def build(self, node: yaml.Node, path: FieldPath) -> Any:
-        self._budget -= 1
-        if self._budget < 0:
-            raise _RefusedError(
-                f"document expands to more than {MAX_NODES} nodes (a YAML alias bomb?)",
-                node.start_mark,
-            )
+        self._charge(node)
         where = _location(node)
         key_where = self.positions[path].key if path in self.positions else where
         self.positions[path] = Span(key_where, where)
@@ -192,6 +193,14 @@ class _Builder:
             return node.value
         return self._scalars.construct_object(node)
 
+    def _charge(self, node: yaml.Node) -> None:
+        self._budget -= 1
+        if self._budget < 0:
+            raise _RefusedError(
+                f"document expands to more than {MAX_NODES} nodes (a YAML alias bomb?)",
+                node.start_mark,
+            )
+
     def _mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
         seen: dict[str, Location] = {}
@@ -199,6 +208,9 @@ class _Builder:
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 for source in _merge_sources(value_node):
+                    # A merged mapping is expanded again at every use, like an alias; charging
+                    # it here is what stops nested `<<: [*a, *a, ...]` of empty mappings.
+                    self._charge(source)
                     for key, value in self._mapping(source, path).items():
                         merged.setdefault(key, value)
                 continue
@@ -227,6 +239,10 @@ def _merge_sources(node: yaml.Node) -> Iterator[yaml.MappingNode]:
         yield from node.value
     else:
         raise _RefusedError("a merge key (<<) must point at a mapping", node.start_mark)
+
+
+def _control_character(text: str) -> str | None:
+    return next((c for c in text if c < " " or "\x7f" <= c <= "\x9f"), None)
 
 
 def _is_empty(node: yaml.Node) -> bool:

@@ -4,15 +4,21 @@ The schemas under ``schemas/`` (JSON Schema 2020-12) are the contract; ``jsonsch
 checks documents against them. This module only turns its errors into findings located at
 the offending field: unknown fields get a "did you mean", enums list their choices, and a
 schema may carry an ``x-error`` text that says what a pattern or a ``oneOf`` means.
+
+``pattern`` is matched as JSON Schema says, with ECMA-262 regular expressions (``regress``),
+not Python's ``re``: there ``$`` also matches before a final newline, so ``"phi\n"`` passed
+``^[a-z0-9]...$`` and a name with a trailing newline reached file paths and releases.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import jsonschema
+import regress
 
 from controller.core.documents import Document, FieldPath
 from controller.core.findings import Finding, at, did_you_mean
@@ -36,7 +42,7 @@ class SchemaSet:
         for kind, schema in schemas.items():
             cls = jsonschema.validators.validator_for(schema)
             cls.check_schema(schema)
-            self._validators[kind] = cls(inline_local_refs(schema))
+            self._validators[kind] = _with_ecma_patterns(cls)(inline_local_refs(schema))
 
     def kinds(self) -> frozenset[str]:
         return frozenset(self._validators)
@@ -80,6 +86,26 @@ def inline_local_refs(schema: Mapping[str, Any]) -> dict[str, Any]:
 
     inlined: dict[str, Any] = inline(schema, ())
     return inlined
+
+
+def _with_ecma_patterns(
+    cls: type[jsonschema.protocols.Validator],
+) -> type[jsonschema.protocols.Validator]:
+    # types-jsonschema leaves extend() unannotated; it returns a validator class like cls.
+    extend: Callable[..., type[jsonschema.protocols.Validator]] = jsonschema.validators.extend
+    return extend(cls, {"pattern": _ecma_pattern})
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> regress.Regex:
+    return regress.Regex(pattern)
+
+
+def _ecma_pattern(
+    validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
+    if validator.is_type(instance, "string") and _compiled(pattern).find(instance) is None:
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 def _findings(doc: Document, error: jsonschema.ValidationError) -> list[Finding]:

@@ -88,7 +88,8 @@ class Report:
 def is_manifest_path(path: str) -> bool:
     name = posixpath.basename(path)
     return (
-        name.endswith(_YAML_SUFFIXES)
+        # "w.yaml\n" is still meant as a manifest: read it, so its name is refused, not skipped.
+        name.rstrip().endswith(_YAML_SUFFIXES)
         and name not in _IGNORED_NAMES
         and not name.startswith((".", "_"))
     )

@@ -33,13 +33,20 @@ def github_signature(secret: bytes, body: bytes) -> str:
 def signature_valid(secret: bytes, body: bytes, header: str | None) -> bool:
     if not secret or not header or not header.startswith("sha256="):
         return False
-    return hmac.compare_digest(github_signature(secret, body), header.strip())
+    # compare_digest refuses str with non-ASCII characters (TypeError: a 500 from any
+    # caller who sends one); as bytes, anything the client sent is just unequal.
+    return hmac.compare_digest(github_signature(secret, body).encode(), _bytes(header.strip()))
 
 
 def token_valid(expected: bytes, presented: str | None) -> bool:
     if not expected or not presented:
         return False
-    return hmac.compare_digest(expected.strip(), presented.strip().encode())
+    return hmac.compare_digest(expected.strip(), _bytes(presented.strip()))
+
+
+def _bytes(header: str) -> bytes:
+    # Header values arrive decoded as latin-1 (WSGI); surrogates from other decoders too.
+    return header.encode("utf-8", "surrogateescape")
 
 
 class Deliveries:

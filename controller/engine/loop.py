@@ -4,6 +4,10 @@ One thread runs passes (one concurrency model: plain threads and an ``Event`` as
 queue; a pass already handles every Workspace, so triggers coalesce into the next pass).
 A failed pass is retried sooner, backing off exponentially up to the interval. Stopping
 lets the pass in flight finish; nothing is interrupted half-applied.
+
+What the loop hands out (``/status``, Events, metrics text) passes through
+``core.redaction`` with the process's secrets first: whatever message carried a
+credential, none of those exits shows it.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from controller.core.redaction import redact, redact_data
 from controller.core.status import Event
 from controller.engine.metrics import Metrics
 from controller.engine.sync import PassResult, Syncer
@@ -51,8 +56,10 @@ class Controller:
         leadership: Leadership | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        secrets: Sequence[str] = (),
     ) -> None:
         self.syncer = syncer
+        self.secrets = tuple(secrets)
         self.interval = interval
         self.jitter = jitter
         self.metrics = metrics or Metrics()
@@ -131,8 +138,9 @@ class Controller:
         self._failures = self._failures + 1 if result.error else 0
         self.metrics.observe(result, now=self.clock())
         if self.events is not None and result.events:
+            events = [replace(e, message=redact(e.message, self.secrets)) for e in result.events]
             try:
-                self.events.record(result.events)
+                self.events.record(events)
             except Exception:  # events are best effort
                 log.exception("could not record events")
         self._log(result)
@@ -162,7 +170,17 @@ class Controller:
 
     # -- what /status shows ------------------------------------------------------------
 
+    def exposition(self) -> bytes:
+        """The Prometheus metrics text, redacted."""
+        text = self.metrics.exposition().decode()
+        return redact(text, self.secrets).encode()
+
     def snapshot(self) -> dict[str, Any]:
+        """What /status shows, every string redacted."""
+        snapshot: dict[str, Any] = redact_data(self._snapshot(), self.secrets)
+        return snapshot
+
+    def _snapshot(self) -> dict[str, Any]:
         last = self.last
         return {
             "cluster": self.syncer.cluster,

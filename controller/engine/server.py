@@ -1,23 +1,35 @@
-"""The controller's HTTP endpoints, served by werkzeug in its own threads.
+"""The controller's HTTP endpoints: a werkzeug WSGI app served by waitress.
 
 ``/healthz`` (the loop is alive), ``/readyz`` (the first pass ran, or this replica is a
 standby), ``/metrics`` (Prometheus), ``/status`` (JSON), ``POST /webhook/github`` (HMAC
 SHA-256 signed push events) and ``POST /webhook/generic`` (bearer token). Webhooks only
 wake the loop; the pass itself always runs on the loop's thread.
+
+The webhooks are the only endpoints meant for the outside (a Git host), and the others
+have no auth, so they can be split: an App serves a chosen set of ``ENDPOINTS`` and
+``modelsync run`` puts the webhooks on their own listener when ``webhookListen`` is set.
+
+Waitress rather than werkzeug's development server: that one starts a thread per
+connection with no timeout and no cap (4,000 half-open connections, 4,000 threads).
+Waitress keeps idle connections in one select loop, runs requests on a fixed pool of
+threads, closes connections idle past ``channel_timeout`` and stops accepting at
+``connection_limit`` until some close.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from waitress import wasyncore
+from waitress.server import BaseWSGIServer, create_server
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from controller.core.webhooks import (
@@ -30,6 +42,18 @@ from controller.engine.loop import Controller
 
 log = logging.getLogger(__name__)
 _PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+#: Endpoint names an App can serve: the internal ones and the webhooks.
+INTERNAL = ("healthz", "readyz", "metrics", "status")
+WEBHOOKS = ("github", "generic")
+ENDPOINTS = INTERNAL + WEBHOOKS
+_RULES = {
+    "healthz": ("/healthz", "GET"),
+    "readyz": ("/readyz", "GET"),
+    "metrics": ("/metrics", "GET"),
+    "status": ("/status", "GET"),
+    "github": ("/webhook/github", "POST"),
+    "generic": ("/webhook/generic", "POST"),
+}
 
 
 @dataclass(frozen=True)
@@ -45,7 +69,7 @@ class WebhookSecrets:
 
 
 class App:
-    """The WSGI application over one Controller."""
+    """The WSGI application over one Controller, serving ``endpoints`` (all by default)."""
 
     def __init__(
         self,
@@ -54,7 +78,11 @@ class App:
         *,
         followed_ref: str | None,
         stale_after: float,
+        endpoints: Collection[str] = ENDPOINTS,
     ) -> None:
+        unknown = set(endpoints) - set(ENDPOINTS)
+        if unknown:
+            raise ValueError(f"unknown endpoints: {sorted(unknown)}")
         self.controller = controller
         self.secrets = secrets
         self.followed_ref = followed_ref
@@ -62,12 +90,9 @@ class App:
         self.deliveries = Deliveries()
         self.urls = Map(
             [
-                Rule("/healthz", endpoint="healthz", methods=["GET"]),
-                Rule("/readyz", endpoint="readyz", methods=["GET"]),
-                Rule("/metrics", endpoint="metrics", methods=["GET"]),
-                Rule("/status", endpoint="status", methods=["GET"]),
-                Rule("/webhook/github", endpoint="github", methods=["POST"]),
-                Rule("/webhook/generic", endpoint="generic", methods=["POST"]),
+                Rule(_RULES[name][0], endpoint=name, methods=[_RULES[name][1]])
+                for name in ENDPOINTS
+                if name in endpoints
             ]
         )
 
@@ -95,7 +120,7 @@ class App:
         return _text(200, "ok")
 
     def on_metrics(self, _: Request) -> Response:
-        return Response(self.controller.metrics.exposition(), 200, content_type=_PROMETHEUS)
+        return Response(self.controller.exposition(), 200, content_type=_PROMETHEUS)
 
     def on_status(self, _: Request) -> Response:
         return Response(
@@ -137,32 +162,87 @@ class App:
         return _text(202, "fetching")
 
 
+def build_servers(
+    controller: Controller,
+    secrets: WebhookSecrets,
+    *,
+    listen: str,
+    webhook_listen: str = "",
+    followed_ref: str | None,
+    stale_after: float,
+) -> list[Server]:
+    """One listener serving every endpoint; or, with ``webhook_listen``, the webhooks alone
+    there (the only port a Git host needs to reach) and the rest on ``listen``."""
+
+    def app(endpoints: Collection[str]) -> App:
+        return App(
+            controller,
+            secrets,
+            followed_ref=followed_ref,
+            stale_after=stale_after,
+            endpoints=endpoints,
+        )
+
+    if not webhook_listen:
+        return [Server(app(ENDPOINTS), listen)]
+    return [Server(app(INTERNAL), listen), Server(app(WEBHOOKS), webhook_listen)]
+
+
 def _text(status: int, message: str) -> Response:
     return Response(message + "\n", status, content_type="text/plain; charset=utf-8")
 
 
 class Server:
-    """Serves an App on host:port from a background thread (werkzeug's threaded WSGI server,
-    stdlib socketserver underneath: plenty for probes, scrapes and webhooks)."""
+    """Serves an App on host:port from a background thread (waitress, see above)."""
 
-    def __init__(self, app: App, listen: str) -> None:
+    def __init__(
+        self,
+        app: App,
+        listen: str,
+        *,
+        threads: int = 4,
+        connection_limit: int = 256,
+        channel_timeout: int = 10,
+    ) -> None:
         host, _, port = listen.rpartition(":")
-        bind = host or "0.0.0.0"  # noqa: S104 - a pod listens on all its interfaces
-        # One log line per probe and scrape is noise; rejected webhooks are logged by App.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = make_server(bind, int(port), app, threaded=True)
+        self._map: dict[int, socket.socket] = {}  # this server's sockets, to close them
+        server = create_server(
+            app,
+            self._map,
+            host=host or "0.0.0.0",  # noqa: S104 - a pod listens on all its interfaces
+            port=int(port),
+            threads=threads,
+            connection_limit=connection_limit,
+            channel_timeout=channel_timeout,
+            cleanup_interval=max(1, channel_timeout // 2),
+            max_request_body_size=MAX_BODY_BYTES,
+            ident="modelsync",
+            expose_tracebacks=False,
+        )
+        assert isinstance(server, BaseWSGIServer)  # one host:port gives one server
+        assert server.socket is not None
+        self._server = server
+        self._port = int(server.socket.getsockname()[1])  # the bound one when port is 0
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="modelsync-http", daemon=True
+            target=self._server.run, name=f"modelsync-http-{port}", daemon=True
         )
 
     @property
     def port(self) -> int:
-        return int(self._server.server_port)
+        return self._port
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        # Closing the sockets from this thread would race the select loop; the trigger runs
+        # the close on the loop's own thread, and the loop ends once nothing is left open.
+        server = self._server
+        if self._thread.is_alive():
+            # types-waitress declares ``trigger`` an int; it is a waitress.trigger.trigger.
+            trigger: Any = cast(Any, server).trigger
+            trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
+            self._thread.join(5)
+        else:
+            wasyncore.close_all(self._map)
+        server.task_dispatcher.shutdown()

@@ -81,6 +81,8 @@ class Settings:
     drift: str = "warn"
     on_upgrade_failure: str = "rollback"
     listen: str = ":8080"
+    # With an address, the webhooks move to it alone and ``listen`` keeps the rest.
+    webhook_listen: str = ""
     state_dir: Path = Path("/var/lib/modelsync")
     charts_repository: str = ""
     credentials_dir: Path = Path("/etc/modelsync/git")
@@ -117,6 +119,7 @@ _KEYS = {
     "drift": "drift",
     "onUpgradeFailure": "on_upgrade_failure",
     "listen": "listen",
+    "webhookListen": "webhook_listen",
     "leaderElection": "leader_election",
 }
 
@@ -301,6 +304,12 @@ def build_syncer(settings: Settings, target: Target | None = None) -> Syncer:
             raise SettingsError(
                 "the hydrate target needs --out DIR or a branch "
                 "(--hydrate-branch, or spec.target.branch in the cluster file)"
+            )
+        if branch and source.follows(branch):
+            raise SettingsError(
+                f"the hydrate branch {branch} is the branch the Workspaces are read from; "
+                "its clusters/ would be replaced by rendered manifests (choose another "
+                "--hydrate-branch or spec.target.branch)"
             )
         out = settings.out or settings.state_dir / "hydrate"
         target = HydrateTarget(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.adapters.gitsource import GitRef, GitSource
+import pygit2
+import pytest
+
+from controller.adapters.gitsource import GitError, GitRef, GitSource, LocalSource
 from tests.support.gitserver import OriginRepo, git
 
 
@@ -83,3 +86,60 @@ def test_restore_fills_a_fresh_directory_from_the_branch(
     assert fresh.restore("env", tmp_path / "restored") is True
     assert (tmp_path / "restored/ns/r.yaml").read_text() == "r: 1"
     assert (tmp_path / "restored/modelsync.ledger").exists()
+
+
+def raw_tree(repo: pygit2.Repository, entries: list[tuple[str, str, pygit2.Oid]]) -> pygit2.Oid:
+    """A tree object written byte by byte: libgit2's TreeBuilder refuses names like '..',
+    a hostile pusher's git does not have to."""
+    raw = b"".join(f"{mode} {name}".encode() + b"\0" + oid.raw for mode, name, oid in entries)
+    return repo.odb.write(pygit2.enums.ObjectType.TREE, raw)
+
+
+@pytest.mark.parametrize("name", ["..", "a/../..", "."])
+def test_restore_refuses_a_branch_whose_tree_climbs_out(tmp_path: Path, name: str) -> None:
+    repo = pygit2.init_repository(str(tmp_path / "repo"), bare=True)
+    blob = repo.create_blob(b"pwned: true\n")
+    inner = raw_tree(repo, [("100644", "pwned.yaml", blob)])
+    outer = raw_tree(repo, [("40000", name, inner), ("100644", "ok.yaml", blob)])
+    signature = pygit2.Signature("mallory", "mallory@example.invalid")
+    repo.create_commit("refs/heads/env", signature, signature, "climb\n", outer, [])
+    out = tmp_path / "out" / "edge"
+    with pytest.raises(GitError, match="not a plain name") as caught:
+        LocalSource(tmp_path / "repo").restore("env", out)
+    assert caught.value.retryable is False
+    assert [p.name for p in tmp_path.rglob("pwned.yaml")] == []
+    assert not (out / "ok.yaml").exists()  # nothing at all is written from such a branch
+
+
+def test_restore_does_not_follow_a_symlink_in_the_directory(
+    git_origin: OriginRepo, tmp_path: Path
+) -> None:
+    git_origin.write("README.md", "x\n")
+    git_origin.commit("source")
+    source = GitSource(f"file://{git_origin.bare}", GitRef(branch="main"), tmp_path / "cache")
+    source.publish("env", rendered(tmp_path / "out", {"ns/r.yaml": "r: 1"}), "first\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    (restored / "ns").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(GitError, match="symlink"):
+        source.restore("env", restored)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_publishing_to_the_followed_branch_is_refused(
+    git_origin: OriginRepo, tmp_path: Path
+) -> None:
+    git_origin.write("clusters/dev/cluster.yaml", "kind: Cluster\n")
+    head = git_origin.commit("source")
+    out = rendered(tmp_path / "out", {"ml/a.yaml": "a: 1"})
+    source = GitSource(f"file://{git_origin.bare}", GitRef(branch="main"), tmp_path / "cache")
+    local = LocalSource(git_origin.work)  # HEAD, which is main
+    for publisher in (source, local):
+        with pytest.raises(GitError, match="branch the Workspaces are read from") as caught:
+            publisher.publish("main", out, "render\n")
+        assert caught.value.retryable is False
+    assert git("rev-parse", "main", cwd=git_origin.bare) == head
+    assert git("rev-parse", "main", cwd=git_origin.work) == head
+    assert source.publish("environments/dev", out, "render\n") is not None

@@ -15,7 +15,14 @@ from controller.adapters.gitauth import GitAuth, redact, split_userinfo
 from controller.adapters.gitsource import GitError, GitRef, GitSource, LocalRepository, Revision
 from controller.core.documents import MAX_FILE_BYTES, SourceFile
 from tests.support.gitfixtures import HTTP_TOKEN
-from tests.support.gitserver import GitDaemon, GitHttpServer, OriginRepo, SilentServer, SshServer
+from tests.support.gitserver import (
+    GitDaemon,
+    GitHttpServer,
+    OriginRepo,
+    SilentServer,
+    SshServer,
+    TrickleServer,
+)
 
 WORKSPACE = """\
 apiVersion: kaito.sh/v1beta1
@@ -252,6 +259,18 @@ def test_token_over_http_basic_auth(
     assert HTTP_TOKEN not in (tmp_path / "b" / "config").read_text()
 
 
+def test_a_token_as_the_url_user_is_used_and_kept_out_of_the_url(
+    git_http: GitHttpServer, git_origin: OriginRepo, tmp_path: Path
+) -> None:
+    head = git_origin.commit()
+    in_url = git_http.url(git_origin.name).replace("http://", f"http://{HTTP_TOKEN}@")
+    source = GitSource(in_url, GitRef(branch="main"), tmp_path / "c")
+    assert source.fetch().commit == head
+    assert HTTP_TOKEN in source.secrets
+    assert HTTP_TOKEN not in repr(source) + source.url
+    assert HTTP_TOKEN not in (tmp_path / "c" / "config").read_text()
+
+
 def test_wrong_token_is_permanent_and_never_shown(
     git_http: GitHttpServer, git_origin: OriginRepo, tmp_path: Path
 ) -> None:
@@ -309,6 +328,49 @@ def test_server_that_never_answers_times_out_as_retryable(
         source.fetch()
     assert time.monotonic() - started < 1.5
     assert caught.value.retryable is True
+
+
+# What a trickling remote sends first: a git:// ref advertisement whose first pkt-line
+# promises 255 bytes, or HTTP response headers that never end.
+TRICKLE_PREFIXES = {"git": b"00ff", "http": b"HTTP/1.1 200 OK\r\nX-Slow: "}
+
+
+@pytest.mark.parametrize("scheme", sorted(TRICKLE_PREFIXES))
+def test_server_that_trickles_a_byte_at_a_time_times_out_at_the_deadline(
+    tmp_path: Path, scheme: str
+) -> None:
+    with TrickleServer(TRICKLE_PREFIXES[scheme], interval=0.2, limit=100) as server:
+        url = f"{scheme}://127.0.0.1:{server.port}/x.git"
+        source = GitSource(url, GitRef(branch="main"), tmp_path / "c", timeout=1.0)
+        started = time.monotonic()
+        with pytest.raises(GitError, match=r"timed out after 1s") as caught:
+            source.fetch()
+        elapsed = time.monotonic() - started
+    # The trickle lasts 20 s; the 1 s deadline ends it (2 s: margin for a loaded machine).
+    assert elapsed < 2.0
+    assert caught.value.retryable is True
+
+
+def test_a_fetch_killed_at_the_deadline_leaves_a_cache_the_next_fetch_can_use(
+    git_daemon: GitDaemon, git_origin: OriginRepo, tmp_path: Path
+) -> None:
+    git_origin.write("a.yaml", "a")
+    git_origin.commit()
+    cache = tmp_path / "cache"
+    source = GitSource(git_daemon.url(git_origin.name), GitRef(branch="main"), cache)
+    source.fetch()
+    git_origin.write("a.yaml", "b")
+    head = git_origin.commit()
+    # A worker killed while updating the ref leaves its lock file; when exactly libgit2
+    # holds it cannot be arranged from outside, so the test puts it there.
+    (cache / "refs" / "remotes" / "origin" / "main.lock").write_text("")
+    with TrickleServer(TRICKLE_PREFIXES["git"], interval=0.2, limit=100) as server:
+        url = f"git://127.0.0.1:{server.port}/x.git"
+        stalled = GitSource(url, GitRef(branch="main"), cache, timeout=0.5)
+        with pytest.raises(GitError, match="timed out"):
+            stalled.fetch()
+    source = GitSource(git_daemon.url(git_origin.name), GitRef(branch="main"), cache)
+    assert source.fetch().commit == head
 
 
 def test_failed_fetch_leaves_the_last_good_commit_readable(

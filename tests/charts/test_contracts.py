@@ -235,6 +235,7 @@ def test_controller_config_has_the_contract_fields(name: str, ref: dict[str, str
     assert set(config["repo"]) == {"url", "path", *ref}
     assert {k: config["repo"][k] for k in ref} == ref
     assert config["listen"] == ":8080"
+    assert config["webhookListen"] == ":8081"
     assert config["leaderElection"]["leaseName"] == "modelsync"
     for key in (
         "interval",

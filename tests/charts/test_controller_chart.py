@@ -7,6 +7,7 @@ from typing import Any
 
 import helm_python
 import pytest
+import yaml
 
 from tests.charts.rendering import (
     Manifest,
@@ -171,11 +172,36 @@ def test_pod_identity_comes_from_the_downward_api() -> None:
 def test_probes_and_ports() -> None:
     out = rendered()
     main = controller(out)
-    assert main["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert main["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "webhook", "containerPort": 8081, "protocol": "TCP"},
+    ]
     assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     [port] = out.one("Service")["spec"]["ports"]
     assert (port["port"], port["targetPort"]) == (8080, "http")
+
+
+def config_of(out: Rendered) -> dict[str, Any]:
+    [config] = [c for c in out.all("ConfigMap") if "config.yaml" in c.get("data", {})]
+    loaded: dict[str, Any] = yaml.safe_load(config["data"]["config.yaml"])
+    return loaded
+
+
+def test_webhooks_have_their_own_port_and_service() -> None:
+    # No webhook secret: no webhook Service, but the controller still keeps the ports apart.
+    plain = rendered()
+    assert (config_of(plain)["listen"], config_of(plain)["webhookListen"]) == (":8080", ":8081")
+    assert [s["metadata"]["name"] for s in plain.all("Service")] == ["modelsync"]
+    out = rendered("ha", webhook={"service": {"type": "LoadBalancer", "port": 443}})
+    services = {s["metadata"]["name"]: s["spec"] for s in out.all("Service")}
+    assert services["modelsync"]["type"] == "ClusterIP"  # status and metrics stay inside
+    hook = services["modelsync-webhook"]
+    assert hook["type"] == "LoadBalancer"
+    assert hook["ports"] == [
+        {"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"}
+    ]
+    assert hook["selector"] == services["modelsync"]["selector"]
 
 
 def test_read_only_root_with_a_scratch_volume() -> None:
@@ -321,12 +347,22 @@ def test_monitoring_is_off_by_default() -> None:
 def test_network_policy_allows_8080_and_dns_when_egress_is_restricted() -> None:
     policy = rendered("ssh-git").one("NetworkPolicy")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
-    assert policy["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    assert policy["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]  # no webhooks
     dns = policy["egress"][0]["ports"]
     assert {"port": 53, "protocol": "UDP"} in dns
     ingress_only = rendered("ha").one("NetworkPolicy")["spec"]
     assert ingress_only["policyTypes"] == ["Ingress"]
-    assert len(ingress_only["ingress"][0]["from"]) == 2
+    status, hooks = ingress_only["ingress"]
+    # The monitoring namespace reaches status and metrics; the ingress controller reaches
+    # only the webhook port.
+    assert status["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert [p["namespaceSelector"]["matchLabels"] for p in status["from"]] == [
+        {"kubernetes.io/metadata.name": "monitoring"}
+    ]
+    assert hooks["ports"] == [{"port": "webhook", "protocol": "TCP"}]
+    assert [p["namespaceSelector"]["matchLabels"] for p in hooks["from"]] == [
+        {"kubernetes.io/metadata.name": "ingress-nginx"}
+    ]
 
 
 # --- required values ------------------------------------------------------------------

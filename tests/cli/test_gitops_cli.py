@@ -105,6 +105,17 @@ def test_hydrate_to_the_branch_the_cluster_file_names(
     assert "maxModelLen: 8192" in shown
 
 
+def test_hydrating_onto_the_followed_branch_is_refused(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = git("rev-parse", "main", cwd=repo)
+    for args in (["--hydrate-branch", "main"], ["--branch", "main", "--hydrate-branch", "main"]):
+        assert main(["sync", "--repo", ".", "--cluster", "dev", *args]) == 2
+        assert "is the branch the Workspaces are read from" in capsys.readouterr().err
+    assert git("rev-parse", "main", cwd=repo) == head
+    assert (repo / "clusters/dev/cluster.yaml").exists()
+
+
 def test_diff_shows_added_changed_and_removed(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

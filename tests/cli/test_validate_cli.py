@@ -137,6 +137,41 @@ def test_filesystem_refusals_are_findings_and_never_hang(
     assert valid == ["clusters/prod/good.yaml"]
 
 
+def test_a_symlink_loop_is_a_finding_not_a_traceback(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prod = repo / "clusters/prod"
+    (prod / "good.yaml").write_text(GOOD)
+    (prod / "a.yaml").symlink_to("b.yaml")
+    (prod / "b.yaml").symlink_to("a.yaml")
+    (prod / "self.yaml").symlink_to("self.yaml")
+    code, out = run(capsys, "--format", "json")
+    findings = {f["file"]: f for f in json.loads(out)["findings"]}
+    assert code == 1
+    for name in ("a.yaml", "b.yaml", "self.yaml"):
+        assert "symlink loop" in findings[f"clusters/prod/{name}"]["message"]
+    valid = [w["file"] for w in json.loads(out)["workspaces"] if w["valid"]]
+    assert valid == ["clusters/prod/good.yaml"]
+
+
+def test_a_file_or_directory_name_with_a_trailing_newline_fails(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "clusters/prod/phi.yaml\n").write_text(GOOD)
+    code, out = run(capsys, "--format", "json")
+    [finding] = json.loads(out)["findings"]
+    assert code == 1
+    assert finding["file"] == "clusters/prod/phi.yaml\n"
+    assert "control character" in finding["message"]
+
+    (repo / "clusters/prod/phi.yaml\n").unlink()
+    (repo / "clusters/dev\n").mkdir()
+    (repo / "clusters/dev\n/phi.yaml").write_text(GOOD)
+    code, out = run(capsys, "--format", "json")
+    assert code == 1
+    assert "control character" in json.loads(out)["findings"][0]["message"]
+
+
 def test_presets_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["presets", "list"]) == 0
     listing = capsys.readouterr().out

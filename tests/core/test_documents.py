@@ -140,3 +140,22 @@ def test_an_alias_bomb_is_stopped_by_the_node_budget() -> None:
 def test_an_adapter_error_passes_through_as_a_document_error() -> None:
     result = parse_document(SourceFile("x.yaml", error="symlink to /etc/passwd leaves the repo"))
     assert result == DocumentError("x.yaml", "symlink to /etc/passwd leaves the repo")
+
+
+def test_a_merge_key_bomb_is_stopped_by_the_node_budget() -> None:
+    # 548 bytes: empty mappings merged nine times a level never build a value, so only
+    # charging the merge itself stops the 9**11 expansion.
+    lines = ["a: &a {}"]
+    for prev, name in zip("abcdefghijk", "bcdefghijkl", strict=True):
+        lines.append(f"{name}: &{name} {{<<: [" + ", ".join([f"*{prev}"] * 9) + "]}")
+    found = error("\n".join(lines) + "\n")
+    assert f"more than {MAX_NODES} nodes" in found.message
+
+
+@pytest.mark.parametrize(
+    "path", ["clusters/prod/w.yaml\n", "clusters/prod\n/w.yaml", "a\x1b[2J.yaml"]
+)
+def test_a_path_with_a_control_character_is_refused(path: str) -> None:
+    result = parse_document(SourceFile(path, data=b"a: 1\n"))
+    assert isinstance(result, DocumentError)
+    assert "control character" in result.message

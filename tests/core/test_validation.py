@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from controller.core.findings import Finding, Severity
 from controller.core.validation import Report
-from tests.core.conftest import Validate, workspace
+from tests.core.conftest import CLUSTER, Validate, workspace
 
 PHI = """\
 resource:
@@ -180,6 +180,16 @@ def test_names_are_dns_labels_and_unique_per_namespace(validate: Validate) -> No
     duplicate = only_error(report)
     assert duplicate.file == "clusters/test/b.yaml"
     assert duplicate.message == "Workspace default/phi is already defined in clusters/test/a.yaml"
+
+
+def test_a_trailing_newline_never_passes_a_name_pattern(validate: Validate) -> None:
+    # JSON Schema patterns are ECMA-262: "$" is the end of the text, not "before a final
+    # newline" as in Python's re. A quoted "phi\n" is a different name from "phi".
+    named = only_error(validate({"clusters/test/w.yaml": workspace(PHI, name='"phi\\n"')}))
+    assert (named.field, named.code) == ("metadata.name", "schema")
+    cluster_file = CLUSTER.replace("{name: test}", '{name: "test\\n"}')
+    cluster = only_error(validate({"clusters/test/cluster.yaml": cluster_file}))
+    assert (cluster.field, cluster.code) == ("metadata.name", "schema")
 
 
 def test_the_namespace_must_be_allowed_by_the_cluster(validate: Validate) -> None:

@@ -75,3 +75,14 @@ def test_tokens_and_redeliveries() -> None:
     assert seen.first_time("b")
     assert seen.first_time("c")
     assert seen.first_time("a")  # forgotten once the window moved on
+
+
+def test_non_ascii_signatures_and_tokens_are_refused_not_raised() -> None:
+    body = b"{}"
+    for signature in ("sha256=\u00e9" + "0" * 63, "sha256=\u2603", "sha256=\udcff"):
+        decision = github_decision(
+            secret=SECRET, body=body, signature=signature, event="push", followed_ref=None
+        )
+        assert (decision.status, decision.trigger) == (401, False)
+    assert not token_valid(b"abc", "\u00e9bc")
+    assert not token_valid(b"abc", "\udcff")

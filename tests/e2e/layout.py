@@ -83,6 +83,9 @@ GIT_ROOT = "/srv"
 GIT_IDENTITY = ("-c", "user.name=modelsync e2e", "-c", "user.email=e2e@modelsync.invalid")
 
 CONTROLLER_URL = f"http://{CONTROLLER_SERVICE}.{CONTROLLER_NAMESPACE}.svc.cluster.local:8080"
+#: The webhooks are served alone on their own port, behind their own Service.
+WEBHOOK_SERVICE = f"{CONTROLLER_SERVICE}-webhook"
+WEBHOOK_URL = f"http://{WEBHOOK_SERVICE}.{CONTROLLER_NAMESPACE}.svc.cluster.local:8081"
 INFERENCE_URL = f"http://{RELEASE}.{WORKLOAD_NAMESPACE}.svc.cluster.local"
 
 

@@ -119,10 +119,12 @@ def test_the_controller_chart_renders_the_e2e_config_the_controller_accepts(
     assert pod["containers"][0]["image"] == layout.CONTROLLER_IMAGE
     secrets = [v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v]
     assert secrets == [layout.WEBHOOK_SECRET]
-    service = rendered.one("Service")
-    assert service["metadata"]["name"] == layout.CONTROLLER_SERVICE
-    assert service["spec"]["ports"][0]["name"] == "http"
-    assert service["spec"]["ports"][0]["port"] == 8080
+    services = {s["metadata"]["name"]: s["spec"]["ports"][0] for s in rendered.all("Service")}
+    status, webhook = services[layout.CONTROLLER_SERVICE], services[layout.WEBHOOK_SERVICE]
+    assert (status["name"], status["port"]) == ("http", 8080)
+    assert (webhook["name"], webhook["port"]) == ("webhook", 8081)
+    assert layout.CONTROLLER_URL.endswith(":8080")
+    assert layout.WEBHOOK_URL.endswith(":8081")
     roles = [r["metadata"]["namespace"] for r in rendered.all("Role")]
     assert layout.WORKLOAD_NAMESPACE in roles
 

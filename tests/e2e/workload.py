@@ -180,7 +180,7 @@ def remove_workspace(cluster: Cluster, token: str) -> None:
     where = ("-n", layout.TOOLS_NAMESPACE, f"deploy/{layout.GIT_SERVER}", "-c", "git-daemon")
     commit = cluster.kubectl("exec", *where, "--", "sh", "-c", layout.remove_workspace_script())
     print(f"    pushed {commit.strip()}")
-    url = f"{layout.CONTROLLER_URL}/webhook/generic"
+    url = f"{layout.WEBHOOK_URL}/webhook/generic"
     status, text = http(cluster, "webhook", url, token=token)
     if status != 202:
         raise E2EError(f"POST {url} answered {status} {text[:300]!r}; expected 202")

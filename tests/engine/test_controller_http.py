@@ -12,8 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,78 +21,20 @@ from controller.core.webhooks import github_signature
 from controller.engine.loop import Controller
 from controller.engine.server import App, Server, WebhookSecrets
 from controller.engine.settings import Settings, build_syncer
+from tests.support.controllerhttp import SECRET, TOKEN, Running, seed, serving, workspace
 from tests.support.gitserver import GitDaemon, OriginRepo, free_port
 from tests.support.waiting import wait_for
-
-SECRET = b"s3cr3t-webhook"
-TOKEN = b"generic-token-123"
-CLUSTER = (
-    "apiVersion: modelsync.dev/v1alpha1\nkind: Cluster\nmetadata: {name: edge}\n"
-    "spec:\n  nodePools:\n    - {name: l4, gpu: L4, gpusPerNode: 1, nodes: 4}\n"
-)
-
-
-def workspace(name: str, length: int = 8192) -> str:
-    return (
-        f"apiVersion: kaito.sh/v1beta1\nkind: Workspace\nmetadata:\n  name: {name}\n"
-        f"  annotations: {{modelsync.dev/max-model-len: '{length}'}}\n"
-        "resource: {}\ninference:\n  preset: {name: phi-3.5-mini-instruct}\n"
-    )
 
 
 @pytest.fixture
 def origin(git_origin: OriginRepo) -> OriginRepo:
-    git_origin.write("clusters/edge/cluster.yaml", CLUSTER)
-    git_origin.write("clusters/edge/phi.yaml", workspace("phi"))
-    git_origin.commit("initial")
-    return git_origin
-
-
-class Running:
-    def __init__(self, controller: Controller, server: Server) -> None:
-        self.controller = controller
-        self.url = f"http://127.0.0.1:{server.port}"
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
-
-    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-        request = urllib.request.Request(self.url + path, data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+    return seed(git_origin)
 
 
 @pytest.fixture
 def running(origin: OriginRepo, git_daemon: GitDaemon, tmp_path: Path) -> Iterator[Running]:
-    settings = Settings(
-        cluster="edge",
-        repo=git_daemon.url(origin.name),
-        branch="main",
-        target="hydrate",
-        out=tmp_path / "out",
-        state_dir=tmp_path / "state",
-    )
-    controller = Controller(build_syncer(settings), interval=3600)
-    app = App(
-        controller,
-        WebhookSecrets(github=SECRET, token=TOKEN),
-        followed_ref="refs/heads/main",
-        stale_after=600,
-    )
-    server = Server(app, "127.0.0.1:0")
-    server.start()
-    try:
-        yield Running(controller, server)
-    finally:
-        controller.stop(timeout=10)
-        server.stop()
+    with serving(origin, git_daemon, tmp_path) as running:
+        yield running
 
 
 def push(
@@ -155,6 +95,8 @@ def test_a_signed_push_to_the_followed_branch_triggers_a_pass(
     [
         ({"ref": "refs/heads/main"}, {"X-Hub-Signature-256": "sha256=" + "0" * 64}, 401, "invalid"),
         ({"ref": "refs/heads/main"}, {"X-Hub-Signature-256": ""}, 401, "invalid"),
+        # non-ASCII (sent as latin-1): a 401 like any wrong signature, not a 500
+        ({"ref": "refs/heads/main"}, {"X-Hub-Signature-256": "sha256=\u00e9" * 9}, 401, "invalid"),
         ({"ref": "refs/heads/dev"}, {}, 202, "push to refs/heads/dev, following refs/heads/main"),
         ({"zen": "hi"}, {"X-GitHub-Event": "ping"}, 200, "pong"),
         ({"action": "opened"}, {"X-GitHub-Event": "pull_request"}, 202, "ignored event"),

@@ -3,7 +3,8 @@
 ``GitDaemon`` runs ``git daemon``; ``GitHttpServer`` runs ``git http-backend`` as CGI behind
 a small HTTP server that wants a token as the basic-auth password (how GitHub and GitLab
 take one); ``SshServer`` runs OpenSSH's ``sshd`` with one authorized key; ``SilentServer``
-accepts connections and never answers. ``OriginRepo`` builds a repository commit by commit
+accepts connections and never answers; ``TrickleServer`` answers one byte at a time.
+``OriginRepo`` builds a repository commit by commit
 with the ``git`` CLI and pushes it to a bare repository those servers export.
 """
 
@@ -299,6 +300,55 @@ class SilentServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self._socket.close()
+
+
+class TrickleServer:
+    """Answers every connection with ``prefix`` and then one more byte each ``interval``.
+
+    Stands in for a remote (or a proxy in front of one) that stalls without going silent:
+    every read gets a byte before a socket timeout, so only a deadline on the whole
+    operation ends it. Bounded: after ``limit`` bytes the connection is closed.
+    """
+
+    def __init__(self, prefix: bytes, interval: float = 0.5, limit: int = 60) -> None:
+        self._prefix = prefix
+        self._interval = interval
+        self._limit = limit
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(16)
+        self._stop = threading.Event()
+        self.port: int = self._socket.getsockname()[1]
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection: socket.socket) -> None:
+        with connection:
+            try:
+                connection.sendall(self._prefix)
+                for _ in range(self._limit):
+                    if self._stop.wait(self._interval):
+                        return
+                    connection.sendall(b"a")
+            except OSError:
+                return  # the client gave up: what the tests want
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._socket.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() does not
+        self._socket.close()
+        self._thread.join(timeout=5)
 
 
 class OriginRepo:

@@ -81,6 +81,7 @@ modelsync.dev/cluster: {{ .Values.config.cluster | quote }}
     "renewDeadline" $le.renewDeadline
     "retryPeriod" $le.retryPeriod)
   "listen" ":8080"
+  "webhookListen" ":8081"
   "charts" (dict "repository" $c.charts.repository "version" $c.charts.version)
 }}
 {{- toYaml $cfg }}
