@@ -18,6 +18,7 @@ threads, closes connections idle past ``channel_timeout`` and stops accepting at
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -241,8 +242,10 @@ class Server:
         if self._thread.is_alive():
             # types-waitress declares ``trigger`` an int; it is a waitress.trigger.trigger.
             trigger: Any = cast(Any, server).trigger
-            trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
+            # OSError: the trigger is closed, so the loop is already closing everything down.
+            with contextlib.suppress(OSError):
+                trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
             self._thread.join(5)
-        else:
-            wasyncore.close_all(self._map)
+        if not self._thread.is_alive():
+            wasyncore.close_all(self._map)  # what is left, if the loop ended on its own
         server.task_dispatcher.shutdown()
