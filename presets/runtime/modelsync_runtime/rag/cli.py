@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(config.model_dump_json(by_alias=True, indent=2))
             return
         root = _prepare_persist_dir(config)
+        # llama-index-core 0.12 declares a field pydantic 2.14 warns about at import; it
+        # is LlamaIndex's own model and harmless, and would open every pod log.
+        warnings.filterwarnings("ignore", message="The 'validate_default' attribute")
         # The heavy imports (torch, LlamaIndex, FastAPI) wait for a valid configuration.
         import uvicorn  # noqa: PLC0415
 
