@@ -29,7 +29,7 @@ help:
 	@echo "make lock       re-resolve requirements/*.lock (UPGRADE=1: newest allowed versions)"
 	@echo "make charts     package charts/ into dist/charts with an index.yaml"
 	@echo "make bench      run the controller benchmarks in bench/ (JSON on stdout)"
-	@echo "make bench-runtime  vLLM serving and trainer throughput on this machine"
+	@echo "make bench-runtime  vLLM serving, trainer throughput and RAG indexing/query latency here"
 	@echo "make e2e        kind cluster + controller + a Workspace served by vLLM on CPU (needs Docker, kind, kubectl)"
 
 # uv installs every environment exactly as locked in requirements/*.lock (hashes checked);
@@ -122,6 +122,7 @@ bench: $(VENV)/.installed
 
 bench-runtime: $(RUNTIME_VENV)/.installed
 	$(RBIN)/python bench/runtime.py
+	$(RBIN)/python bench/rag.py
 
 # KEEP=1 keeps the cluster afterwards; REUSE=1 reuses a kept one (tests/e2e/README.md).
 e2e: $(VENV)/.installed

@@ -127,10 +127,19 @@ class Engine:
             excluded_embed_metadata_keys=[key for key in CONTROL_KEYS if key in metadata],
         )
 
-    def _insert(self, index: VectorStoreIndex, document: Document) -> None:
-        nodes = self.splitters.for_metadata(document.metadata).get_nodes_from_documents([document])
+    def _insert(self, index: VectorStoreIndex, documents: Sequence[Document]) -> None:
+        """Split, then embed the nodes of all the documents in one call: the model works
+        in batches (``embeddingBatchSize``), and a document at a time leaves it batches
+        of one."""
+        nodes = [
+            node
+            for document in documents
+            for node in self.splitters.for_metadata(document.metadata).get_nodes_from_documents(
+                [document]
+            )
+        ]
         index.insert_nodes(nodes)
-        index.docstore.add_documents([document], allow_update=True)
+        index.docstore.add_documents(list(documents), allow_update=True)
 
     def _remove(self, index: VectorStoreIndex, doc_id: str) -> None:
         index.delete_ref_doc(doc_id, delete_from_docstore=True)
@@ -148,9 +157,9 @@ class Engine:
         prepared = [self._document(new, new.doc_id) for new in documents]
         with self._lock:
             index = self._indexes.get(name) or self._new_index()
-            for document in prepared:
-                if self._stored(index, document.doc_id) is None:
-                    self._insert(index, document)
+            # Each text once: twice in one request, or already in the index, is added once.
+            new = {d.doc_id: d for d in prepared if self._stored(index, d.doc_id) is None}
+            self._insert(index, list(new.values()))
             self._indexes[name] = index
             return [_as_stored(document) for document in prepared]
 
@@ -172,7 +181,7 @@ class Engine:
                     unchanged.append(_as_stored(document))
                 else:
                     self._remove(index, new.doc_id)
-                    self._insert(index, document)
+                    self._insert(index, [document])
                     updated.append(_as_stored(document))
         return updated, unchanged, missing
 
