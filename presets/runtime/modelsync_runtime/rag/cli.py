@@ -93,3 +93,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         flush=True,
     )
     uvicorn.run(build_app(engine, generator), host=config.host, port=config.port)
+
+
+if __name__ == "__main__":
+    main()
