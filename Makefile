@@ -30,7 +30,7 @@ help:
 	@echo "make charts     package charts/ into dist/charts with an index.yaml"
 	@echo "make karpenter-crds  fetch Karpenter's CRDs (Go module proxy) into .modelsync/karpenter-crds"
 	@echo "make bench      run the controller benchmarks in bench/ (JSON on stdout)"
-	@echo "make bench-runtime  vLLM serving and trainer throughput on this machine"
+	@echo "make bench-runtime  vLLM serving, trainer throughput and RAG indexing/query latency here"
 	@echo "make e2e        kind cluster + controller + a Workspace served by vLLM on CPU (needs Docker, kind, kubectl)"
 
 # uv installs every environment exactly as locked in requirements/*.lock (hashes checked);
@@ -128,6 +128,7 @@ bench: $(VENV)/.installed
 
 bench-runtime: $(RUNTIME_VENV)/.installed
 	$(RBIN)/python bench/runtime.py
+	$(RBIN)/python bench/rag.py
 
 # KEEP=1 keeps the cluster afterwards; REUSE=1 reuses a kept one (tests/e2e/README.md).
 e2e: $(VENV)/.installed

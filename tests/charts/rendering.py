@@ -22,7 +22,7 @@ from kubernetes_validate import utils as kv_utils
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHARTS_DIR = REPO_ROOT / "charts"
-CHART_NAMES = ("workspace-inference", "workspace-tuning", "modelsync")
+CHART_NAMES = ("workspace-inference", "workspace-tuning", "workspace-rag", "modelsync")
 LINT_KUBE_VERSION = "v1.33.0"
 
 Manifest = dict[str, Any]

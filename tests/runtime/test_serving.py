@@ -22,7 +22,13 @@ import pytest
 import requests
 import yaml
 
-from tests.runtime.processes import BIN, free_port, log_tail, stop_process_group, wait_for_models
+from tests.runtime.processes import (
+    free_port,
+    log_tail,
+    start_server,
+    stop_process_group,
+    wait_for_models,
+)
 from tests.runtime.training import TrainerRun
 
 pytestmark = pytest.mark.slow
@@ -70,13 +76,7 @@ def server(
     }
     (root / "inference.yaml").write_text(yaml.safe_dump(config))
     log = root / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(BIN / "modelsync-launch"), "--config", str(root / "inference.yaml")],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # vLLM's engine processes join this group, for cleanup
-        )
+    process = start_server("modelsync-launch", ["--config", str(root / "inference.yaml")], log)
     base_url = f"http://127.0.0.1:{port}"
     try:
         models = wait_for_models(base_url, process, log, READY_DEADLINE_S)
