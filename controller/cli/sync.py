@@ -162,16 +162,25 @@ def print_pass(result: PassResult, *, dry_run: bool = False) -> None:
         write(f"{r.step.action:<9} {r.step.namespace}/{r.step.name}  {verb}: {r.message}")
     for step in result.waiting:
         write(f"waiting  {step.namespace}/{step.name}  (backing off after a failure)")
+    write(_summary(result, len(actions), dry_run=dry_run))
+
+
+def _summary(result: PassResult, actions: int, *, dry_run: bool) -> str:
+    assert result.plan is not None
+    assert result.report is not None
     in_sync = sum(1 for s in result.plan.steps if s.action is Action.NONE)
-    valid = sum(1 for w in report.workspaces if w.valid)
+    valid = sum(1 for w in result.report.workspaces if w.valid)
+    where = f"{result.cluster} at {result.commit[:12] or '-'}"
     if not actions:
-        write(
-            f"{result.cluster} at {commit}: nothing to do, {in_sync} releases in sync "
+        return (
+            f"{where}: nothing to do, {in_sync} releases in sync "
             f"({valid} valid Workspaces, {result.seconds:.2f}s)"
         )
+    if dry_run:
+        done = f"{actions} planned"
     else:
-        done = "planned" if dry_run else "applied"
-        write(
-            f"{result.cluster} at {commit}: {len(result.results) if not dry_run else len(actions)} "
-            f"{done}, {in_sync} unchanged ({valid} valid Workspaces, {result.seconds:.2f}s)"
-        )
+        failed = sum(1 for r in result.results if not r.ok)
+        done = f"{result.changed} applied"
+        done += f", {failed} failed" if failed else ""
+        done += f", {len(result.waiting)} waiting" if result.waiting else ""
+    return f"{where}: {done}, {in_sync} unchanged ({valid} valid Workspaces, {result.seconds:.2f}s)"

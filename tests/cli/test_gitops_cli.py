@@ -74,6 +74,25 @@ def test_sync_dry_run_and_usage_errors(repo: Path, capsys: pytest.CaptureFixture
     assert main(["sync", "--repo", str(repo / "nowhere"), "--cluster", "dev", "--out", "o"]) == 2
 
 
+def test_the_summary_counts_failed_actions_apart_from_applied_ones(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev = repo / "clusters/dev/phi-4-mini.yaml"
+    dev.write_text(
+        dev.read_text().replace(
+            "  annotations:\n", "  annotations:\n    modelsync.dev/chart-version: 9.9.9\n"
+        )
+    )
+    commit(repo, "phi-4-mini: a chart version that does not exist")
+
+    code, out = run(capsys, "sync", "--repo", ".", "--cluster", "dev", "--out", "out")
+
+    assert code == 1, out
+    assert "install   ml-dev/phi-4-mini  FAILED" in out
+    assert out.splitlines()[-1].startswith("dev at ")
+    assert ": 1 applied, 1 failed, 0 unchanged" in out.splitlines()[-1]
+
+
 def test_hydrate_to_the_branch_the_cluster_file_names(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
