@@ -123,9 +123,7 @@ class Validator:
     def validate(self, files: Iterable[SourceFile], *, cluster: str | None = None) -> Report:
         self._next = {}
         sources = sorted((f for f in files if is_manifest_path(f.path)), key=lambda f: f.path)
-        cluster_dirs = {
-            posixpath.dirname(f.path) for f in sources if posixpath.basename(f.path) == CLUSTER_FILE
-        }
+        cluster_dirs, nested = _cluster_dirs(sources)
         by_dir: dict[str | None, list[SourceFile]] = defaultdict(list)
         for source in sources:
             if posixpath.basename(source.path) != CLUSTER_FILE:
@@ -137,7 +135,11 @@ class Validator:
                 name, _, _ = self._read_cluster(directory, cluster_source)
                 if name != cluster:
                     continue
-            results.append(self._cluster(directory, cluster_source, by_dir.get(directory, [])))
+            result = self._cluster(directory, cluster_source, by_dir.get(directory, []))
+            if nested.get(directory):
+                extra = _nested_findings(directory, nested[directory])
+                result = replace(result, findings=(*result.findings, *extra))
+            results.append(result)
         orphans: tuple[WorkspaceResult, ...] = ()
         orphan_files = by_dir.get(None, [])
         if orphan_files:
@@ -291,6 +293,46 @@ class Validator:
 
 def _join(directory: str, name: str) -> str:
     return posixpath.join(directory, name) if directory else name
+
+
+def _cluster_dirs(sources: Sequence[SourceFile]) -> tuple[set[str], dict[str, list[str]]]:
+    """The folders that are clusters, and the cluster files nested below each of them.
+
+    Clusters do not nest: a ``cluster.yaml`` below another cluster's folder (an empty file
+    added by mistake, a copy of a template) must not take that folder's Workspaces away
+    from the cluster that released them, which would uninstall them. The outermost
+    cluster file owns its whole folder; a nested one is an error finding of that cluster.
+    """
+    found = {
+        posixpath.dirname(f.path) for f in sources if posixpath.basename(f.path) == CLUSTER_FILE
+    }
+    inner = {d for d in found if d and _owner(d, found) is not None}
+    nested: dict[str, list[str]] = defaultdict(list)
+    for directory in sorted(inner):
+        nested[_outermost(directory, found)].append(_join(directory, CLUSTER_FILE))
+    return found - inner, nested
+
+
+def _outermost(directory: str, cluster_dirs: set[str]) -> str:
+    while directory and (outer := _owner(directory, cluster_dirs)) is not None:
+        directory = outer
+    return directory
+
+
+def _nested_findings(directory: str, paths: Sequence[str]) -> list[Finding]:
+    folder = f"{directory}/" if directory else "the repository root"
+    return [
+        Finding(
+            path,
+            1,
+            1,
+            "",
+            f"a cluster file inside cluster folder {folder}: clusters do not nest, so this "
+            f"folder stays part of {folder} and this file is ignored; move it out or remove it",
+            code="cluster",
+        )
+        for path in paths
+    ]
 
 
 def _owner(path: str, cluster_dirs: set[str]) -> str | None:

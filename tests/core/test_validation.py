@@ -333,6 +333,27 @@ def test_a_broken_cluster_file_still_checks_its_workspaces(validate: Validate) -
     }
 
 
+def test_clusters_do_not_nest(validate: Validate) -> None:
+    report = validate(
+        {
+            "clusters/test/team/cluster.yaml": "",
+            "clusters/test/team/deep/cluster.yaml": CLUSTER.replace("test", "deep"),
+            "clusters/test/team/w.yaml": workspace(PHI, name="w"),
+            "clusters/test/team/deep/v.yaml": workspace(PHI, name="v"),
+        },
+        cluster="test",
+    )
+    [test] = report.clusters
+    assert test.cluster is not None
+    assert sorted(w.workspace.name for w in test.workspaces if w.workspace) == ["v", "w"]
+    assert sorted(f.file for f in errors(report)) == [
+        "clusters/test/team/cluster.yaml",
+        "clusters/test/team/deep/cluster.yaml",
+    ]
+    assert "inside cluster folder clusters/test/" in errors(report)[0].message
+    assert validate({"clusters/test/team/cluster.yaml": ""}, cluster="team").clusters == ()
+
+
 def test_cluster_pools_must_use_known_gpus(validate: Validate) -> None:
     cluster = (
         "apiVersion: modelsync.dev/v1alpha1\nkind: Cluster\nmetadata: {name: test}\n"
