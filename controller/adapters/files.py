@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from controller.core.documents import MAX_FILE_BYTES, SourceFile
-from controller.core.validation import is_manifest_path
+from controller.core.layout import is_manifest_path
 
 
 def read_paths(paths: Sequence[Path], root: Path) -> list[SourceFile]:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from controller.adapters.bundled import Bundle
 from controller.adapters.files import read_paths
+from controller.core.layout import CLUSTER_FILE
 from controller.core.localpresets import PRESETS_DIR, LocalCatalog, with_local_presets
-from controller.core.validation import CLUSTER_FILE
 
 
 def presets_beside(path: Path) -> Path:

@@ -15,8 +15,9 @@ import yaml
 from controller.adapters.bundled import load_bundle
 from controller.adapters.files import read_paths
 from controller.adapters.localcatalog import local_catalog, presets_beside
+from controller.core.layout import CLUSTER_FILE
 from controller.core.releases import desired_release
-from controller.core.validation import CLUSTER_FILE, validate_files
+from controller.core.validation import validate_files
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

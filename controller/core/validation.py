@@ -27,6 +27,14 @@ from controller.core.findings import (
     has_errors,
 )
 from controller.core.karpenter import auto_provision_findings
+from controller.core.layout import (
+    CLUSTER_FILE,
+    cluster_dirs,
+    is_manifest_path,
+    join,
+    nested_findings,
+    owner,
+)
 from controller.core.placement import Placement, capacity_findings, place, pool_gpu
 from controller.core.schemas import SchemaSet
 from controller.core.specs import (
@@ -36,10 +44,6 @@ from controller.core.specs import (
     normalize_workspace,
     workspace_from_document,
 )
-
-CLUSTER_FILE = "cluster.yaml"
-_YAML_SUFFIXES = (".yaml", ".yml")
-_IGNORED_NAMES = frozenset({"kustomization.yaml", "kustomization.yml"})
 
 
 @dataclass(frozen=True)
@@ -85,16 +89,6 @@ class Report:
         return next((c for c in self.clusters if c.name == name), None)
 
 
-def is_manifest_path(path: str) -> bool:
-    name = posixpath.basename(path)
-    return (
-        # "w.yaml\n" is still meant as a manifest: read it, so its name is refused, not skipped.
-        name.rstrip().endswith(_YAML_SUFFIXES)
-        and name not in _IGNORED_NAMES
-        and not name.startswith((".", "_"))
-    )
-
-
 def validate_files(
     files: Iterable[SourceFile],
     *,
@@ -123,21 +117,21 @@ class Validator:
     def validate(self, files: Iterable[SourceFile], *, cluster: str | None = None) -> Report:
         self._next = {}
         sources = sorted((f for f in files if is_manifest_path(f.path)), key=lambda f: f.path)
-        cluster_dirs, nested = _cluster_dirs(sources)
+        dirs, nested = cluster_dirs(sources)
         by_dir: dict[str | None, list[SourceFile]] = defaultdict(list)
         for source in sources:
             if posixpath.basename(source.path) != CLUSTER_FILE:
-                by_dir[_owner(source.path, cluster_dirs)].append(source)
+                by_dir[owner(source.path, dirs)].append(source)
         results: list[ClusterResult] = []
-        for directory in sorted(cluster_dirs):
-            cluster_source = next(f for f in sources if f.path == _join(directory, CLUSTER_FILE))
+        for directory in sorted(dirs):
+            cluster_source = next(f for f in sources if f.path == join(directory, CLUSTER_FILE))
             if cluster is not None and posixpath.basename(directory) != cluster:
                 name, _, _ = self._read_cluster(directory, cluster_source)
                 if name != cluster:
                     continue
             result = self._cluster(directory, cluster_source, by_dir.get(directory, []))
             if nested.get(directory):
-                extra = _nested_findings(directory, nested[directory])
+                extra = nested_findings(directory, nested[directory])
                 result = replace(result, findings=(*result.findings, *extra))
             results.append(result)
         orphans: tuple[WorkspaceResult, ...] = ()
@@ -156,7 +150,7 @@ class Validator:
         findings += [f for r in results for w in r.workspaces for f in w.findings]
         findings += [f for w in orphans for f in w.findings]
         if cluster is not None and not any(r.name == cluster for r in results):
-            names = sorted(posixpath.basename(d) for d in cluster_dirs)
+            names = sorted(posixpath.basename(d) for d in dirs)
             message = f"no cluster named {cluster!r} under the given paths"
             findings.append(
                 Finding("", 1, 1, "", message + did_you_mean(cluster, names), code="cluster")
@@ -289,60 +283,6 @@ class Validator:
         return WorkspaceResult(
             source.path, ws, spec.name, namespace, preset, placement, tuple(findings)
         )
-
-
-def _join(directory: str, name: str) -> str:
-    return posixpath.join(directory, name) if directory else name
-
-
-def _cluster_dirs(sources: Sequence[SourceFile]) -> tuple[set[str], dict[str, list[str]]]:
-    """The folders that are clusters, and the cluster files nested below each of them.
-
-    Clusters do not nest: a ``cluster.yaml`` below another cluster's folder (an empty file
-    added by mistake, a copy of a template) must not take that folder's Workspaces away
-    from the cluster that released them, which would uninstall them. The outermost
-    cluster file owns its whole folder; a nested one is an error finding of that cluster.
-    """
-    found = {
-        posixpath.dirname(f.path) for f in sources if posixpath.basename(f.path) == CLUSTER_FILE
-    }
-    inner = {d for d in found if d and _owner(d, found) is not None}
-    nested: dict[str, list[str]] = defaultdict(list)
-    for directory in sorted(inner):
-        nested[_outermost(directory, found)].append(_join(directory, CLUSTER_FILE))
-    return found - inner, nested
-
-
-def _outermost(directory: str, cluster_dirs: set[str]) -> str:
-    while directory and (outer := _owner(directory, cluster_dirs)) is not None:
-        directory = outer
-    return directory
-
-
-def _nested_findings(directory: str, paths: Sequence[str]) -> list[Finding]:
-    folder = f"{directory}/" if directory else "the repository root"
-    return [
-        Finding(
-            path,
-            1,
-            1,
-            "",
-            f"a cluster file inside cluster folder {folder}: clusters do not nest, so this "
-            f"folder stays part of {folder} and this file is ignored; move it out or remove it",
-            code="cluster",
-        )
-        for path in paths
-    ]
-
-
-def _owner(path: str, cluster_dirs: set[str]) -> str | None:
-    directory = posixpath.dirname(path)
-    while True:
-        if directory in cluster_dirs:
-            return directory
-        if not directory:
-            return None
-        directory = posixpath.dirname(directory)
 
 
 def _cluster_findings(spec: Cluster, directory_name: str, catalog: Catalog) -> list[Finding]:
