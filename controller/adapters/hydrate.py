@@ -29,6 +29,7 @@ import yaml
 from controller.adapters.charts import ChartError, ChartSource
 from controller.adapters.confined import Confined
 from controller.adapters.gittree import GitError
+from controller.core.claims import source_id
 from controller.core.nodepools import manifest_name
 from controller.core.planning import Action, ObservedRelease, Step
 from controller.core.ports import TargetError
@@ -39,7 +40,6 @@ from controller.core.releases import (
     LABEL_SOURCE,
     LABEL_WORKSPACE,
     MANAGER,
-    source_id,
 )
 from controller.core.status import ActionResult, WorkloadState, WorkspaceStatus
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.adapters.bundled import load_bundle
 from controller.core.changes import Change, ChangeKind, compare, unified
+from controller.core.claims import NO_CLAIMS, Claims, source_id
 from controller.core.findings import Finding, did_you_mean
 from controller.core.localpresets import presets_dir_for, with_local_presets
 from controller.core.releases import DesiredRelease, desired_releases
@@ -42,9 +44,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def releases_at(
     repo: LocalRepository, commit: str, path: str, cluster: str | None
-) -> tuple[list[DesiredRelease], list[Finding], set[str]]:
-    """The releases of ``cluster`` (all when None) at ``commit``, the errors there, and the
-    names of every cluster the commit holds."""
+) -> tuple[list[DesiredRelease], list[Finding], dict[str, Claims]]:
+    """The releases of ``cluster`` (all when None) at ``commit``, the errors there, and for
+    every cluster the commit holds, what its broken files may still define (the controller
+    keeps those releases: claims.py)."""
     from controller.adapters.charts import ChartSource
 
     bundle = load_bundle()
@@ -62,7 +65,8 @@ def releases_at(
         for d in desired_releases(c, charts.versions())
     ]
     errors = [f for f in (*local.findings, *report.findings) if f.is_error]
-    return releases, errors, {c.name for c in report.clusters}
+    claims = {c.name: c.claims() for c in report.clusters}
+    return releases, errors, claims
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,19 +76,19 @@ def run(args: argparse.Namespace) -> int:
     repo = LocalRepository(args.repo)
     base, head = repo.resolve(args.base), repo.resolve(args.head)
     before, _, known = releases_at(repo, base, args.path, args.cluster)
-    after, errors, known_at_head = releases_at(repo, head, args.path, args.cluster)
-    if args.cluster is not None and args.cluster not in known | known_at_head:
+    after, errors, claims = releases_at(repo, head, args.path, args.cluster)
+    names = {*known, *claims}
+    if args.cluster is not None and args.cluster not in names:
         # A typo must not read as "no release changes": CI would pass on it.
-        hint = did_you_mean(args.cluster, known | known_at_head)
+        hint = did_you_mean(args.cluster, names)
         print(
             f"modelsync diff: no cluster {args.cluster!r} under {args.path}/{hint}", file=sys.stderr
         )
         return 2
-    held = {f.file for f in errors}  # invalid at head: the controller keeps their releases
     changes = [
         c
         for c in compare(before, after)
-        if not (c.kind is ChangeKind.REMOVED and c.release.source in held)
+        if not (c.kind is ChangeKind.REMOVED and _held(c.release, claims))
     ]
     charts = ChartSource(load_bundle().charts_dir)
     manifests = (
@@ -95,6 +99,11 @@ def run(args: argparse.Namespace) -> int:
     writer = {"text": _text, "markdown": _markdown, "json": _json}[args.format]
     sys.stdout.write(writer(changes, manifests, errors, base, head))
     return 1 if changes else 0
+
+
+def _held(release: DesiredRelease, claims: Mapping[str, Claims]) -> bool:
+    held = claims.get(release.cluster, NO_CLAIMS)
+    return bool(held.holder(release.namespace, release.workspace, source_id(release.source)))
 
 
 def _manifest_diff(charts: ChartSource, change: Change) -> str:

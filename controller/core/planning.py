@@ -13,6 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from controller.core.claims import NO_CLAIMS, Claims
 from controller.core.releases import (
     LABEL_CLUSTER,
     LABEL_DIGEST,
@@ -33,7 +34,7 @@ class ReleaseState(StrEnum):
     STUCK = "Stuck"  # left pending-* by an interrupted action
     SUSPENDED = "Suspended"  # modelsync.dev/suspend: "true"
     ORPHANED = "Orphaned"  # managed, no longer desired
-    HELD = "Held"  # managed, its Workspace file is present but invalid: keep it
+    HELD = "Held"  # managed, not desired, and an invalid file may define it: keep it
     FOREIGN = "Foreign"  # same name, not managed by modelsync: never touched
 
 
@@ -128,7 +129,7 @@ def release_state(
     observed: ObservedRelease | None,
     *,
     cluster: str,
-    held_sources: Collection[str] = (),
+    claims: Claims = NO_CLAIMS,
     drifted: bool = False,
 ) -> ReleaseState:
     """What a release is, from what Git wants and what the target holds."""
@@ -136,9 +137,7 @@ def release_state(
         return ReleaseState.FOREIGN
     if desired is None:
         assert observed is not None
-        if observed.labels.get(LABEL_SOURCE) in held_sources:
-            return ReleaseState.HELD
-        return ReleaseState.ORPHANED
+        return ReleaseState.HELD if _holder(observed, claims) else ReleaseState.ORPHANED
     if desired.suspended:
         return ReleaseState.SUSPENDED
     if observed is None:
@@ -157,10 +156,6 @@ _FIXED = {
     ReleaseState.OUT_OF_SYNC: (Action.UPGRADE, "chart or values changed"),
     ReleaseState.IN_SYNC: (Action.NONE, "in sync"),
     ReleaseState.SUSPENDED: (Action.NONE, "suspended"),
-    ReleaseState.HELD: (
-        Action.NONE,
-        "its Workspace file is invalid; keeping the last good release",
-    ),
     ReleaseState.FOREIGN: (
         Action.NONE,
         "a release of this name exists and is not managed by modelsync",
@@ -177,6 +172,8 @@ def next_action(
     """The action for a state, and why."""
     if state in _FIXED:
         return _FIXED[state]
+    if state is ReleaseState.HELD:
+        return Action.NONE, "a file that may define its Workspace is invalid; keeping it"
     if state is ReleaseState.DRIFTED:
         if policy.drift is DriftPolicy.CORRECT:
             return Action.UPGRADE, "live objects drifted from the release; re-applying"
@@ -192,6 +189,13 @@ def next_action(
     if observed.digest != desired.digest:
         return Action.UPGRADE, "last action failed; Git has changed since"
     return _remediate(observed, policy)
+
+
+def _holder(observed: ObservedRelease, claims: Claims) -> str:
+    labels = observed.labels
+    return claims.holder(
+        observed.namespace, labels.get(LABEL_WORKSPACE, ""), labels.get(LABEL_SOURCE, "")
+    )
 
 
 def _unstick(observed: ObservedRelease) -> tuple[Action, str]:
@@ -216,15 +220,15 @@ def plan(
     *,
     cluster: str,
     policy: PlanPolicy = PlanPolicy(),
-    held_sources: Collection[str] = (),
+    claims: Claims = NO_CLAIMS,
     drifted: Collection[tuple[str, str]] = (),
 ) -> Plan:
     """Steps for every release either side knows, in a stable order.
 
     ``observed`` holds this cluster's managed releases plus any release that shares a name
-    with a desired one. ``held_sources`` are source ids of Workspace files that exist but
-    failed validation: their releases are kept, never pruned. ``drifted`` are releases
-    whose live objects no longer match what they applied.
+    with a desired one. ``claims`` say which releases the cluster's invalid files may still
+    define: those are kept (Held), never pruned. ``drifted`` are releases whose live
+    objects no longer match what they applied.
     """
     wanted = {d.key: d for d in desired}
     have = {o.key: o for o in observed}
@@ -233,10 +237,10 @@ def plan(
         d, o = wanted.get(key), have.get(key)
         if d is None and o is not None and not o.managed_for(cluster):
             continue  # another cluster's or someone else's release that Git never named
-        state = release_state(
-            d, o, cluster=cluster, held_sources=held_sources, drifted=key in drifted
-        )
+        state = release_state(d, o, cluster=cluster, claims=claims, drifted=key in drifted)
         action, reason = next_action(state, d, o, policy)
+        if state is ReleaseState.HELD and o is not None:
+            reason = _holder(o, claims)
         steps.append(Step(action, state, key[0], key[1], reason, d, o))
     return _limit_prunes(steps, observed, cluster, policy)
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from controller.core.claims import source_id
 from controller.core.placement import Placement, inference_options
 from controller.core.specs import Cluster, Workspace
 from controller.core.trainingconfig import default_config, merge, sections_of
@@ -63,11 +64,6 @@ class DesiredRelease:
             LABEL_DIGEST: self.digest,
             LABEL_SOURCE: source_id(self.source),
         }
-
-
-def source_id(path: str) -> str:
-    """A label-safe id of the file a release came from (paths can exceed 63 characters)."""
-    return hashlib.sha256(path.encode()).hexdigest()[:16]
 
 
 def release_name(workspace: str) -> str:

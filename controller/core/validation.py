@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from controller.core.catalog import Catalog, Preset
 from controller.core.checks import check_workspace
+from controller.core.claims import Claim, Claims, claim_of, claims_of
 from controller.core.documents import Document, SourceFile, parse_document
 from controller.core.findings import (
     Finding,
@@ -57,10 +58,20 @@ class WorkspaceResult:
     preset: Preset | None
     placement: Placement | None
     findings: tuple[Finding, ...]
+    unparsed: Claim | None = None  # what a file that is no Workspace may be (claims.py)
 
     @property
     def valid(self) -> bool:
         return self.workspace is not None and not any(f.is_error for f in self.findings)
+
+    @property
+    def claim(self) -> Claim | None:
+        """The Workspace an invalid file may still define (its release is kept), or None."""
+        if self.valid:
+            return None
+        if self.workspace is not None:
+            return Claim(self.namespace, self.workspace.name)
+        return self.unparsed
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,11 @@ class ClusterResult:
     findings: tuple[Finding, ...] = ()
     sources: tuple[SourceFile, ...] = field(default=(), repr=False)
     cluster_source: SourceFile | None = field(default=None, repr=False)
+
+    def claims(self) -> Claims:
+        """The releases this cluster's broken files may still own: not to be pruned."""
+        broken = [(w.path, w.claim) for w in self.workspaces if w.claim is not None]
+        return claims_of(broken, self.findings)
 
 
 @dataclass(frozen=True)
@@ -229,7 +245,8 @@ class Validator:
     def _workspace(self, source: SourceFile, spec: Cluster | None) -> WorkspaceResult:
         parsed = parse_document(source)
         if not isinstance(parsed, Document):
-            return _failed(source.path, [from_document_error(parsed)])
+            return _failed(source.path, [from_document_error(parsed)], Claim())
+        claim: Claim | None = claim_of(parsed.body, spec.default_namespace if spec else "default")
         kind = parsed.body.get("kind")
         if kind != "Workspace":
             api = str(parsed.body.get("apiVersion", ""))
@@ -240,21 +257,21 @@ class Validator:
                     f"KAITO {kind} is not managed by modelsync; ignored",
                     Severity.WARNING,
                 )
-            else:
-                message, severity = (
+            else:  # another API's object says what it is: it defines no Workspace
+                message, severity, claim = (
                     f"kind {kind} is not managed by modelsync; ignored",
                     Severity.INFO,
+                    None,
                 )
-            return _failed(
-                source.path, [at(parsed, ("kind",), message, code="kind", severity=severity)]
-            )
+            finding = at(parsed, ("kind",), message, code="kind", severity=severity)
+            return _failed(source.path, [finding], claim)
         doc, normalized = normalize_workspace(parsed)
         findings = list(normalized)
         if any(f.is_error for f in findings):
-            return _failed(source.path, findings)
+            return _failed(source.path, findings, claim)
         errors = self.schemas.validate("Workspace", doc)
         if errors:
-            return _failed(source.path, findings + errors)
+            return _failed(source.path, findings + errors, claim)
         ws = workspace_from_document(doc)
         checked, preset = check_workspace(
             ws, self.catalog, default_access_secret=spec.model_access_secret if spec else None
@@ -358,6 +375,6 @@ def _digest(source: SourceFile | None) -> str:
     return hashlib.blake2b(content, digest_size=16).hexdigest()
 
 
-def _failed(path: str, findings: list[Finding]) -> WorkspaceResult:
+def _failed(path: str, findings: list[Finding], claim: Claim | None) -> WorkspaceResult:
     """A result for a file that did not become a Workspace (its findings say why)."""
-    return WorkspaceResult(path, None, None, "", None, None, tuple(findings))
+    return WorkspaceResult(path, None, None, "", None, None, tuple(findings), claim)

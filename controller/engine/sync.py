@@ -38,7 +38,7 @@ from controller.core.planning import (
     plan,
 )
 from controller.core.ports import Source, Target, TargetError
-from controller.core.releases import DesiredRelease, desired_releases, source_id
+from controller.core.releases import DesiredRelease, desired_releases
 from controller.core.schemas import SchemaSet
 from controller.core.status import (
     ActionResult,
@@ -229,13 +229,12 @@ class Syncer:
             )
         except TargetError as e:
             return stop(self.commit, error=f"cannot read the {self.target.kind} target: {e}")
-        held = {source_id(w.path) for w in report.workspaces if not w.valid}
         the_plan = plan(
             desired,
             observed,
             cluster=self.cluster,
             policy=policy,
-            held_sources=held,
+            claims=report.claims(),
             drifted=drifted,
         )
         if not dry_run:  # before the releases: their pods may need a NodePool to schedule

@@ -185,6 +185,19 @@ def test_diff_keeps_releases_of_files_broken_at_head(
     assert "! invalid at head: clusters/prod/gpt-oss-20b.yaml" in out
 
 
+def test_diff_keeps_releases_of_files_renamed_and_broken_at_head(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = git("rev-parse", "HEAD", cwd=repo)
+    git("mv", "clusters/prod/gpt-oss-20b.yaml", "clusters/prod/gpt.yaml", cwd=repo)
+    (repo / "clusters/prod/gpt.yaml").write_text("kind: Workspace\nmetadata: [\n")
+    commit(repo, "rename and break")
+    code, out = run(capsys, "diff", "--base", base)
+    assert code == 0
+    assert "! invalid at head: clusters/prod/gpt.yaml" in out
+    assert "gpt-oss-20b" not in out
+
+
 def test_render_prints_manifests_or_values(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(capsys, "render", "clusters/prod/llama-3-3-70b.yaml")
     assert code == 0

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from controller.core.claims import Claim, claims_of, source_id
 from controller.core.planning import (
     Action,
     DriftPolicy,
@@ -15,7 +16,7 @@ from controller.core.planning import (
     ReleaseState,
     plan,
 )
-from controller.core.releases import DesiredRelease, release_name, source_id
+from controller.core.releases import DesiredRelease, release_name
 
 CLUSTER = "prod"
 
@@ -46,6 +47,7 @@ def observed(
     managed: bool = True,
 ) -> ObservedRelease:
     labels = {
+        "modelsync.dev/workspace": name,
         "modelsync.dev/digest": digest,
         "modelsync.dev/source": source_id(f"clusters/prod/{name}.yaml"),
     }
@@ -195,11 +197,30 @@ def test_releases_of_other_clusters_and_unmanaged_ones_are_never_listed() -> Non
     assert result.steps == ()
 
 
-def test_an_invalid_workspace_file_keeps_its_release() -> None:
-    held = {source_id("clusters/prod/phi.yaml")}
-    result = plan([], [observed()], cluster=CLUSTER, held_sources=held)
-    [step] = result.steps
-    assert (step.state, step.action) == (ReleaseState.HELD, Action.NONE)
+HELD_CASES = [
+    # (id, broken files as (path, claim), releases kept)
+    ("its own file, renamed", [("clusters/prod/x/phi.yaml", Claim("default", "phi"))], {"phi"}),
+    ("its own file, name broken", [("clusters/prod/phi.yaml", Claim("default", "ph!"))], {"phi"}),
+    ("another Workspace's file", [("clusters/prod/x.yaml", Claim("default", "x"))], set()),
+    ("same name, other namespace", [("clusters/prod/p.yaml", Claim("team-a", "phi"))], set()),
+    ("a file that could be anything", [("clusters/prod/p.yaml", Claim())], {"phi", "mistral"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("broken", "kept"), [case[1:] for case in HELD_CASES], ids=[case[0] for case in HELD_CASES]
+)
+def test_releases_an_invalid_file_may_define_are_kept(
+    broken: list[tuple[str, Claim]], kept: set[str]
+) -> None:
+    have = [observed("phi"), observed("mistral")]
+    everything = PlanPolicy(max_prune_ratio=1.0)
+    result = plan([], have, cluster=CLUSTER, policy=everything, claims=claims_of(broken))
+    held = {s.name for s in result.steps if s.state is ReleaseState.HELD}
+    assert held == kept
+    assert all(s.action is Action.NONE for s in result.steps if s.name in kept)
+    assert all(s.action is Action.UNINSTALL for s in result.steps if s.name not in kept)
+    assert all(broken[0][0] in s.reason for s in result.steps if s.name in kept)
 
 
 def test_pruning_more_than_the_allowed_share_is_refused_but_the_rest_proceeds() -> None:
