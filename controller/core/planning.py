@@ -98,6 +98,18 @@ class PlanPolicy:
     drift: DriftPolicy = DriftPolicy.WARN
 
 
+def prune_limit(configured: float, proposed: float | None, in_force: float | None) -> float:
+    """The share of releases one pass may prune: the strictest of the three limits.
+
+    ``configured`` is the controller's own (set at install by the platform team);
+    ``proposed`` is the cluster file's at the commit being applied; ``in_force`` is the
+    cluster file's at the last commit applied without a refused prune. A commit can
+    tighten the limit at once but never loosen the limit that guards it, and Git can never
+    loosen it past the controller's.
+    """
+    return min(r for r in (configured, proposed, in_force) if r is not None)
+
+
 @dataclass(frozen=True)
 class Step:
     action: Action

@@ -36,6 +36,7 @@ from controller.core.planning import (
     ReleaseState,
     Step,
     plan,
+    prune_limit,
 )
 from controller.core.ports import Source, Target, TargetError
 from controller.core.releases import DesiredRelease, desired_releases
@@ -171,6 +172,9 @@ class Syncer:
         self.statuses: dict[tuple[str, str], WorkspaceStatus] = {}
         self.desired: list[DesiredRelease] = []
         self._last_full = float("-inf")
+        # The cluster file's maxPruneRatio at the last commit applied without a refused
+        # prune: a commit cannot loosen the limit that guards it (prune_limit).
+        self._prune_limit: float | None = None
 
     def run_pass(
         self, *, full: bool = False, dry_run: bool = False, progress: Progress | None = None
@@ -219,7 +223,8 @@ class Syncer:
                 error=f"{self.directory}/cluster.yaml {why} at {commit[:12]}; nothing applied",
             )
         desired = desired_releases(report, self.charts.versions())
-        policy = cluster_policy(self.policy, report.cluster.target)
+        proposed = report.cluster.target.get("maxPruneRatio")
+        policy = cluster_policy(self.policy, report.cluster.target, self._prune_limit)
         try:
             observed = self.target.observe(report.cluster.namespaces)
             drifted = (
@@ -271,6 +276,8 @@ class Syncer:
             try:
                 self.target.record(commit, statuses)
                 self.commit, self.desired, self._last_full = commit, desired, started
+                if not the_plan.refused_prune:  # applied without needing a looser limit
+                    self._prune_limit = None if proposed is None else float(proposed)
             except TargetError as e:  # not marked done: the next pass records again
                 error = f"cannot record the pass: {e}"
                 log.warning("%s", error)
@@ -375,15 +382,21 @@ def _digest(step: Step) -> str:
     return step.desired.digest if step.desired else ""
 
 
-def cluster_policy(base: PlanPolicy, target: Mapping[str, Any]) -> PlanPolicy:
+def cluster_policy(
+    base: PlanPolicy, target: Mapping[str, Any], prune_in_force: float | None = None
+) -> PlanPolicy:
     """The cluster file's ``spec.target`` (reviewed in Git) over the controller's defaults.
 
-    ``--force`` and ``--no-prune`` of a one-off run still win: they are a person's decision
-    for that run.
+    ``maxPruneRatio`` can only tighten the controller's own limit, and a commit cannot
+    loosen the one in force (``prune_limit``). ``--force`` and ``--no-prune`` of a one-off
+    run still win: they are a person's decision for that run.
     """
+    proposed = target.get("maxPruneRatio")
     return replace(
         base,
-        max_prune_ratio=float(target.get("maxPruneRatio", base.max_prune_ratio)),
+        max_prune_ratio=prune_limit(
+            base.max_prune_ratio, None if proposed is None else float(proposed), prune_in_force
+        ),
         drift=DriftPolicy(target.get("drift", base.drift)),
         on_failure=FailurePolicy(target.get("onUpgradeFailure", base.on_failure)),
     )

@@ -15,6 +15,7 @@ from controller.core.planning import (
     PlanPolicy,
     ReleaseState,
     plan,
+    prune_limit,
 )
 from controller.core.releases import DesiredRelease, release_name
 
@@ -284,3 +285,20 @@ def test_drifted_releases_are_reported_or_corrected(drift: DriftPolicy, action: 
     )
     [step] = result.steps
     assert (step.state, step.action) == (ReleaseState.DRIFTED, action)
+
+
+@pytest.mark.parametrize(
+    ("configured", "proposed", "in_force", "limit"),
+    [
+        (0.5, None, None, 0.5),  # Git says nothing: the controller's
+        (0.5, 0.2, None, 0.2),  # Git tightens at once
+        (0.5, 1.0, None, 0.5),  # and never loosens past the controller's
+        (0.5, 0.4, 0.1, 0.1),  # nor past the limit in force, in the commit that loosens it
+        (0.5, 0.4, 0.4, 0.4),  # once applied without needing it, the looser limit holds
+        (1.0, 1.0, 1.0, 1.0),
+    ],
+)
+def test_the_prune_limit_is_the_strictest_of_the_three(
+    configured: float, proposed: float | None, in_force: float | None, limit: float
+) -> None:
+    assert prune_limit(configured, proposed, in_force) == limit

@@ -7,7 +7,7 @@ are left in the emulated cluster.
 
 from __future__ import annotations
 
-from tests.engine.conftest import NAMES, World, actions, workspace
+from tests.engine.conftest import CLUSTER, NAMES, World, actions, workspace
 
 
 def test_a_nested_cluster_file_takes_no_workspaces_from_its_cluster(world: World) -> None:
@@ -60,3 +60,52 @@ def test_a_renamed_invalid_workspace_keeps_its_release_and_a_removal_still_prune
 
     assert actions(result) == {"delta": "uninstall:ok"}
     assert set(world.releases()) == {"alpha", "beta", "gamma"}
+
+
+def with_limit(ratio: float) -> str:
+    return CLUSTER + f"  target: {{maxPruneRatio: {ratio}}}\n"
+
+
+def test_a_commit_cannot_raise_the_prune_limit_that_guards_it(world: World) -> None:
+    world.run()
+    world.origin.write("clusters/edge/cluster.yaml", with_limit(1))
+    for name in NAMES:
+        world.origin.remove(f"clusters/edge/{name}.yaml")
+    world.origin.commit("empty the cluster and switch its guard off")
+
+    result = world.run()
+
+    assert actions(result) == {}
+    assert result.plan is not None
+    assert "refusing to uninstall 4 of 4 releases" in result.plan.refused_prune
+    assert "more than 50%" in result.plan.refused_prune
+    assert set(world.releases()) == set(NAMES)
+
+
+def test_a_looser_limit_holds_only_once_a_commit_that_needs_it_not_was_applied(
+    world: World,
+) -> None:
+    world.origin.write("clusters/edge/cluster.yaml", with_limit(0.25))
+    world.origin.commit("prune at most one release of four")
+    world.run()
+    world.origin.write("clusters/edge/cluster.yaml", with_limit(0.5))
+    world.origin.remove("clusters/edge/gamma.yaml")
+    world.origin.remove("clusters/edge/delta.yaml")
+    world.origin.commit("loosen the limit and use it at once")
+
+    assert actions(world.run()) == {}
+    world.now += 700
+    again = world.run(full=True)  # the next full pass: the same commit, the same refusal
+
+    assert actions(again) == {}
+    assert again.plan is not None
+    assert "more than 25%" in again.plan.refused_prune
+    world.origin.write("clusters/edge/gamma.yaml", workspace("gamma"))
+    world.origin.write("clusters/edge/delta.yaml", workspace("delta"))
+    world.origin.commit("restore them: the new limit alone")
+    assert actions(world.run()) == {}
+    world.origin.remove("clusters/edge/gamma.yaml")
+    world.origin.remove("clusters/edge/delta.yaml")
+    world.origin.commit("retire two")
+
+    assert actions(world.run()) == {"delta": "uninstall:ok", "gamma": "uninstall:ok"}
