@@ -7,138 +7,32 @@ adds that), then looks at the release records and objects in the emulator.
 
 from __future__ import annotations
 
-import base64
-import copy
-import gzip
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 
-import helm_python as helm
 import pytest
 
-from controller.adapters.bundled import load_bundle
-from controller.adapters.charts import ChartSource
-from controller.adapters.helmtarget import LABEL_COMMIT, HelmTarget
-from controller.adapters.kube import KubeConnection
-from controller.core.documents import SourceFile
+from controller.adapters.helmtarget import LABEL_COMMIT
 from controller.core.planning import (
     Action,
     DriftPolicy,
-    FailurePolicy,
-    ObservedRelease,
     PlanPolicy,
     ReleaseState,
     Step,
-    plan,
 )
 from controller.core.ports import TargetError
-from controller.core.releases import DesiredRelease, desired_releases
-from controller.core.status import ActionResult
-from controller.core.validation import validate_files
+from tests.adapters.conftest import (
+    CHARTS,
+    COMMIT,
+    TUNING,
+    Pass,
+    helm_config,
+    inference,
+    outcome,
+    records,
+)
 from tests.support.kubeapi import KubeApi
-
-CHARTS = ChartSource(load_bundle().charts_dir)
-COMMIT = "c0ffee" + "0" * 34
-DEFAULT = PlanPolicy()
-CLUSTER = """\
-apiVersion: modelsync.dev/v1alpha1
-kind: Cluster
-metadata: {name: edge}
-spec:
-  namespaces: [default, team-a]
-  nodePools:
-    - {name: l4, gpu: L4, gpusPerNode: 1, nodes: 8}
-"""
-TUNING = """\
-apiVersion: kaito.sh/v1beta1
-kind: Workspace
-metadata: {name: tune, namespace: team-a}
-resource: {}
-tuning:
-  preset: {name: phi-3.5-mini-instruct}
-  method: lora
-  input: {urls: ["https://example.com/data.parquet"]}
-  output: {image: registry.example.com/adapters/tune:1, imagePushSecret: push}
-"""
-
-
-def inference(name: str, *, context: int | None = None, namespace: str = "default") -> str:
-    annotations = (
-        f"  annotations: {{modelsync.dev/max-model-len: '{context}'}}\n" if context else ""
-    )
-    return (
-        "apiVersion: kaito.sh/v1beta1\nkind: Workspace\n"
-        f"metadata:\n  name: {name}\n  namespace: {namespace}\n{annotations}"
-        "resource: {}\ninference:\n  preset: {name: phi-3.5-mini-instruct}\n"
-    )
-
-
-class Pass:
-    """Workspaces in memory, the helm target on the emulator, and passes over them."""
-
-    def __init__(self, kube_api: KubeApi, *, timeout: float = 30.0) -> None:
-        self.api = kube_api
-        self.target = HelmTarget(
-            KubeConnection(kube_api.kubeconfig_path), CHARTS, "edge", timeout=timeout, grace=2.0
-        )
-        self.files = {"clusters/edge/cluster.yaml": CLUSTER}
-
-    def put(self, name: str, text: str) -> None:
-        self.files[f"clusters/edge/{name}.yaml"] = text
-
-    def remove(self, name: str) -> None:
-        del self.files[f"clusters/edge/{name}.yaml"]
-
-    def desired(self) -> list[DesiredRelease]:
-        bundle = load_bundle()
-        sources = [SourceFile(p, data=t.encode()) for p, t in self.files.items()]
-        report = validate_files(sources, schemas=bundle.schemas, catalog=bundle.catalog)
-        cluster = report.cluster("edge")
-        assert cluster is not None
-        return desired_releases(cluster, CHARTS.versions())
-
-    def observe(self) -> dict[str, ObservedRelease]:
-        return {o.name: o for o in self.target.observe(["default", "team-a"])}
-
-    def plan(self, policy: PlanPolicy = DEFAULT) -> list[Step]:
-        observed = list(self.observe().values())
-        drifted = self.target.drifted(observed) if policy.drift is not DriftPolicy.OFF else set()
-        steps = plan(self.desired(), observed, cluster="edge", policy=policy, drifted=drifted)
-        return list(steps.steps)
-
-    def run(self, policy: PlanPolicy = DEFAULT) -> dict[str, ActionResult]:
-        steps = [s for s in self.plan(policy) if s.action is not Action.NONE]
-        return {s.name: self.target.apply(s, COMMIT) for s in steps}
-
-
-@pytest.fixture
-def world(kube_api: KubeApi) -> Iterator[Pass]:
-    world = Pass(kube_api)
-    world.put("alpha", inference("alpha"))
-    world.put("beta", inference("beta"))
-    yield world
-    world.target.close()
-
-
-def outcome(results: dict[str, ActionResult]) -> dict[str, str]:
-    return {name: f"{r.step.action}:{'ok' if r.ok else 'failed'}" for name, r in results.items()}
-
-
-def helm_config(kube_api: KubeApi, namespace: str = "default") -> helm.Config:
-    return helm.Config(kubeconfig_path=kube_api.kubeconfig_path, namespace=namespace)
-
-
-def records(kube_api: KubeApi, release: str, namespace: str = "default") -> list[tuple[str, str]]:
-    """(revision, status) of each stored release record, oldest first."""
-    labels = [
-        s["metadata"]["labels"]
-        for s in kube_api.objects("v1/secrets", namespace)
-        if s.get("type") == "helm.sh/release.v1" and s["metadata"]["labels"]["name"] == release
-    ]
-    return sorted(((x["version"], x["status"]) for x in labels), key=lambda r: int(r[0]))
-
 
 # --- install, no-op, upgrade, uninstall ------------------------------------------------
 
@@ -257,83 +151,6 @@ def test_foreign_releases_are_reported_and_never_touched(world: Pass) -> None:
 
 
 # --- failures and remediation ---------------------------------------------------------
-
-
-def test_a_failed_upgrade_is_rolled_back_to_the_last_deployed_revision(world: Pass) -> None:
-    world.run()
-    world.put("alpha", inference("alpha", context=4096))
-    world.api.fail("PATCH", r"/deployments/alpha$", 500)
-
-    failed = world.run()["alpha"]
-
-    assert not failed.ok
-    assert failed.retryable
-    assert failed.message.startswith("server-side apply failed for object default/alpha")
-    observed = world.observe()["alpha"]
-    assert (observed.status, observed.revision, observed.previous_deployed) == ("failed", 2, 1)
-
-    assert outcome(world.run(PlanPolicy(on_failure=FailurePolicy.ROLLBACK))) == {
-        "alpha": "rollback:ok"
-    }
-    assert records(world.api, "alpha") == [("1", "superseded"), ("2", "failed"), ("3", "deployed")]
-    restored = world.observe()["alpha"]
-    assert restored.commit == COMMIT  # the commit of revision 1, which revision 3 restores
-    # Revision 3 carries revision 1's digest, so Git's change is tried again next pass.
-    assert {s.name: s.action for s in world.plan()}["alpha"] is Action.UPGRADE
-
-
-def test_the_uninstall_policy_removes_a_release_whose_upgrade_failed(world: Pass) -> None:
-    world.run()
-    world.put("alpha", inference("alpha", context=4096))
-    world.api.fail("PATCH", r"/deployments/alpha$", 500)
-    world.run()
-
-    results = world.run(PlanPolicy(on_failure=FailurePolicy.UNINSTALL))
-
-    assert outcome(results) == {"alpha": "uninstall:ok"}
-    assert records(world.api, "alpha") == []
-    assert outcome(world.run()) == {"alpha": "install:ok"}
-
-
-def stick(kube_api: KubeApi, release: str, status: str = "pending-upgrade") -> None:
-    """Leave a new revision in `status`, as an upgrade killed halfway would."""
-    latest = max(
-        (
-            s
-            for s in kube_api.objects("v1/secrets", "default")
-            if s.get("type") == "helm.sh/release.v1" and s["metadata"]["labels"]["name"] == release
-        ),
-        key=lambda s: int(s["metadata"]["labels"]["version"]),
-    )
-    body = json.loads(
-        gzip.decompress(base64.b64decode(base64.b64decode(latest["data"]["release"])))
-    )
-    revision = body["version"] + 1
-    body["version"] = revision
-    body["info"]["status"] = status
-    stuck = copy.deepcopy(latest)
-    stuck["metadata"] = {
-        "name": f"sh.helm.release.v1.{release}.v{revision}",
-        "namespace": "default",
-        "labels": latest["metadata"]["labels"] | {"status": status, "version": str(revision)},
-    }
-    encoded = base64.b64encode(gzip.compress(json.dumps(body).encode()))
-    stuck["data"] = {"release": base64.b64encode(encoded).decode()}
-    kube_api.put(stuck)
-
-
-def test_a_release_stuck_in_pending_upgrade_is_rolled_back(world: Pass) -> None:
-    world.run()
-    stick(world.api, "alpha")
-    steps = {s.name: s for s in world.plan()}
-    assert steps["alpha"].state is ReleaseState.STUCK
-    assert steps["alpha"].action is Action.ROLLBACK
-
-    results = world.run()
-
-    assert outcome(results) == {"alpha": "rollback:ok"}
-    assert results["alpha"].message == "rolled back to revision 1"
-    assert world.observe()["alpha"].status == "deployed"
 
 
 def test_unreadable_release_storage_stops_the_pass(world: Pass) -> None:

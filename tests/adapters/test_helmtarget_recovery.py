@@ -1,0 +1,61 @@
+"""The helm target recovers releases that failed or were interrupted, on the emulator.
+
+Failures come from the emulator (an error status on one verb and path, standing in for an
+API server or webhook that refuses); interruptions (a controller killed mid-action) are
+release records rewritten the way Helm leaves them when its process dies.
+"""
+
+from __future__ import annotations
+
+from controller.core.planning import Action, FailurePolicy, PlanPolicy, ReleaseState
+from tests.adapters.conftest import COMMIT, Pass, inference, outcome, records, stick
+
+
+def test_a_failed_upgrade_is_rolled_back_to_the_last_deployed_revision(world: Pass) -> None:
+    world.run()
+    world.put("alpha", inference("alpha", context=4096))
+    world.api.fail("PATCH", r"/deployments/alpha$", 500)
+
+    failed = world.run()["alpha"]
+
+    assert not failed.ok
+    assert failed.retryable
+    assert failed.message.startswith("server-side apply failed for object default/alpha")
+    observed = world.observe()["alpha"]
+    assert (observed.status, observed.revision, observed.previous_deployed) == ("failed", 2, 1)
+
+    assert outcome(world.run(PlanPolicy(on_failure=FailurePolicy.ROLLBACK))) == {
+        "alpha": "rollback:ok"
+    }
+    assert records(world.api, "alpha") == [("1", "superseded"), ("2", "failed"), ("3", "deployed")]
+    restored = world.observe()["alpha"]
+    assert restored.commit == COMMIT  # the commit of revision 1, which revision 3 restores
+    # Revision 3 carries revision 1's digest, so Git's change is tried again next pass.
+    assert {s.name: s.action for s in world.plan()}["alpha"] is Action.UPGRADE
+
+
+def test_the_uninstall_policy_removes_a_release_whose_upgrade_failed(world: Pass) -> None:
+    world.run()
+    world.put("alpha", inference("alpha", context=4096))
+    world.api.fail("PATCH", r"/deployments/alpha$", 500)
+    world.run()
+
+    results = world.run(PlanPolicy(on_failure=FailurePolicy.UNINSTALL))
+
+    assert outcome(results) == {"alpha": "uninstall:ok"}
+    assert records(world.api, "alpha") == []
+    assert outcome(world.run()) == {"alpha": "install:ok"}
+
+
+def test_a_release_stuck_in_pending_upgrade_is_rolled_back(world: Pass) -> None:
+    world.run()
+    stick(world.api, "alpha")
+    steps = {s.name: s for s in world.plan()}
+    assert steps["alpha"].state is ReleaseState.STUCK
+    assert steps["alpha"].action is Action.ROLLBACK
+
+    results = world.run()
+
+    assert outcome(results) == {"alpha": "rollback:ok"}
+    assert results["alpha"].message == "rolled back to revision 1"
+    assert world.observe()["alpha"].status == "deployed"
