@@ -10,7 +10,8 @@ Adapter layer, the right end of a pass (... -> plan -> target). It implements th
   releases, the newest earlier revision that was deployed (from their history), which a
   rollback returns to. A Helm or API error raises ``TargetError``: the pass stops and
   nothing is pruned.
-- ``apply(step, commit)``: install, upgrade, rollback or uninstall one release, never
+- ``apply(step, commit)``: install, upgrade, rollback, uninstall or reinstall (uninstall
+  what an interrupted action left, then install) one release, never
   waiting for readiness (models take many minutes to load; ``workloads()`` reports it
   later). Values are checked against the chart's schema first; each call runs under the
   target's deadline (``helmcalls.py``). A failure is an ``ActionResult``, never raised.
@@ -67,6 +68,7 @@ RESERVED_LABELS = frozenset({"name", "owner", "status", "version", "createdAt", 
 LABEL_COMMIT = "modelsync.dev/commit"
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 _WAS_DEPLOYED = ("deployed", "superseded")
+_APPLIES = (Action.INSTALL, Action.UPGRADE, Action.REINSTALL)  # steps that render the chart
 
 Key = tuple[str, str]
 
@@ -307,7 +309,7 @@ class HelmTarget:
                 key, lambda _: config.rollback(step.name, version=to), cancellable=False
             )
             return f"rolled back to revision {to}", observed.revision + 1
-        if step.action not in (Action.INSTALL, Action.UPGRADE) or step.desired is None:
+        if step.action not in _APPLIES or step.desired is None:
             raise _RefusedError(f"nothing to {step.action} for {step.namespace}/{step.name}")
         desired = step.desired
         values: dict[str, Any] = json.loads(json.dumps(desired.values))
@@ -318,7 +320,15 @@ class HelmTarget:
             raise ChartError(f"{desired.chart} {desired.chart_version}: {e}") from e
         path = self._charts.path(desired.chart, desired.chart_version)
         labels = desired.labels | ({LABEL_COMMIT: commit} if _LABEL_VALUE.match(commit) else {})
-        if step.action is Action.INSTALL:
+        if step.action is Action.REINSTALL:  # Helm installs no name it still holds
+            self._deadlines.call(
+                key,
+                lambda _: config.uninstall(
+                    step.name, ignore_not_found=True, description=description
+                ),
+                cancellable=False,
+            )
+        if step.action in (Action.INSTALL, Action.REINSTALL):
             done = self._deadlines.call(
                 key,
                 lambda context: config.install(
@@ -326,7 +336,7 @@ class HelmTarget:
                     context=context, labels=labels, description=description,
                 ),
             )  # fmt: skip
-            verb = "installed"
+            verb = "reinstalled" if step.action is Action.REINSTALL else "installed"
         else:
             done = self._deadlines.call(
                 key,

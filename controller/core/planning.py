@@ -31,7 +31,7 @@ class ReleaseState(StrEnum):
     DRIFTED = "Drifted"  # deployed with the desired digest, live objects changed since
     OUT_OF_SYNC = "OutOfSync"  # deployed, digest differs
     FAILED = "Failed"  # last action failed
-    STUCK = "Stuck"  # left pending-* by an interrupted action
+    STUCK = "Stuck"  # left pending-* or uninstalling by an interrupted action
     SUSPENDED = "Suspended"  # modelsync.dev/suspend: "true"
     ORPHANED = "Orphaned"  # managed, no longer desired
     HELD = "Held"  # managed, not desired, and an invalid file may define it: keep it
@@ -44,6 +44,7 @@ class Action(StrEnum):
     UPGRADE = "upgrade"
     ROLLBACK = "rollback"
     UNINSTALL = "uninstall"
+    REINSTALL = "reinstall"  # uninstall what an interrupted action left, then install
 
 
 class FailurePolicy(StrEnum):
@@ -154,7 +155,7 @@ def release_state(
         return ReleaseState.SUSPENDED
     if observed is None:
         return ReleaseState.ABSENT
-    if observed.status.startswith("pending"):
+    if observed.status.startswith("pending") or observed.status == "uninstalling":
         return ReleaseState.STUCK
     if observed.status == "failed":
         return ReleaseState.FAILED
@@ -211,8 +212,19 @@ def _holder(observed: ObservedRelease, claims: Claims) -> str:
 
 
 def _unstick(observed: ObservedRelease) -> tuple[Action, str]:
+    """The way out for a release an interrupted action left locked, still wanted by Git.
+
+    Only the leader acts and it has no call in flight on this release (the target refuses
+    a step while one overruns), so the lock is stale. As Flux's helm-controller does, the
+    release is then remediated, never removed and forgotten: an interrupted install or
+    uninstall (Helm refuses to upgrade either: no deployed revision) is uninstalled and
+    installed again in the same step; an interrupted upgrade or rollback goes back to the
+    last deployed revision.
+    """
+    if observed.status == "uninstalling":
+        return Action.REINSTALL, "left uninstalling by an interrupted uninstall; Git wants it"
     if observed.status == "pending-install" or observed.previous_deployed is None:
-        return Action.UNINSTALL, f"left {observed.status} by an interrupted install"
+        return Action.REINSTALL, f"left {observed.status} by an interrupted install"
     return Action.ROLLBACK, f"left {observed.status} by an interrupted action"
 
 

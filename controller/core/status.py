@@ -105,12 +105,14 @@ _SUCCEEDED = {
     Action.UPGRADE: "UpgradeSucceeded",
     Action.ROLLBACK: "RollbackSucceeded",
     Action.UNINSTALL: "UninstallSucceeded",
+    Action.REINSTALL: "InstallSucceeded",
 }
 _FAILED = {
     Action.INSTALL: "InstallFailed",
     Action.UPGRADE: "UpgradeFailed",
     Action.ROLLBACK: "RollbackFailed",
     Action.UNINSTALL: "UninstallFailed",
+    Action.REINSTALL: "InstallFailed",
 }
 
 

@@ -29,6 +29,7 @@ from controller.core.catalog import Catalog
 from controller.core.documents import SourceFile
 from controller.core.localpresets import presets_dir_for, with_local_presets
 from controller.core.planning import (
+    Action,
     DriftPolicy,
     FailurePolicy,
     Plan,
@@ -349,7 +350,7 @@ class Syncer:
                 progress(index + 1, len(ready), step)
             key, digest = _key(step), _digest(step)
             remedy = step.state in (ReleaseState.FAILED, ReleaseState.STUCK)
-            if result.ok and remedy:
+            if result.ok and remedy and step.action in (Action.ROLLBACK, Action.UNINSTALL):
                 # The count stays: the change the rollback or uninstall undid has yet to work.
                 self.backoff.remediated(key)
             elif result.ok:

@@ -136,8 +136,11 @@ def records(kube_api: KubeApi, release: str, namespace: str = "default") -> list
     return sorted(((x["version"], x["status"]) for x in labels), key=lambda r: int(r[0]))
 
 
-def stick(kube_api: KubeApi, release: str, status: str = "pending-upgrade") -> None:
-    """Leave a new revision in `status`, as an upgrade killed halfway would."""
+def stick(
+    kube_api: KubeApi, release: str, status: str = "pending-upgrade", *, new_revision: bool = True
+) -> None:
+    """Leave a new revision in `status`, as an upgrade killed halfway would; without
+    ``new_revision``, set the latest revision's status, as a killed install would."""
     latest = max(
         (
             s
@@ -149,7 +152,7 @@ def stick(kube_api: KubeApi, release: str, status: str = "pending-upgrade") -> N
     body = json.loads(
         gzip.decompress(base64.b64decode(base64.b64decode(latest["data"]["release"])))
     )
-    revision = body["version"] + 1
+    revision = body["version"] + (1 if new_revision else 0)
     body["version"] = revision
     body["info"]["status"] = status
     stuck = copy.deepcopy(latest)

@@ -59,3 +59,52 @@ def test_a_release_stuck_in_pending_upgrade_is_rolled_back(world: Pass) -> None:
     assert outcome(results) == {"alpha": "rollback:ok"}
     assert results["alpha"].message == "rolled back to revision 1"
     assert world.observe()["alpha"].status == "deployed"
+
+
+def test_a_release_left_uninstalling_is_reinstalled_when_its_workspace_returns(
+    world: Pass,
+) -> None:
+    world.run()
+    world.remove("beta")
+    world.api.fail("DELETE", r"/deployments/beta$", 500, times=None)
+    assert outcome(world.run()) == {"beta": "uninstall:failed"}
+    assert records(world.api, "beta") == [("1", "uninstalling")]
+    world.api.clear_faults()
+    world.put("beta", inference("beta"))
+    steps = {s.name: s for s in world.plan()}
+    assert (steps["beta"].state, steps["beta"].action) == (ReleaseState.STUCK, Action.REINSTALL)
+
+    assert outcome(world.run()) == {"beta": "reinstall:ok"}
+
+    assert records(world.api, "beta") == [("1", "deployed")]
+    assert world.api.get("deployments", "beta") is not None
+    assert {s.name: s.state for s in world.plan()}["beta"] is ReleaseState.IN_SYNC
+
+
+def test_a_release_left_uninstalling_without_its_workspace_is_uninstalled(world: Pass) -> None:
+    world.run()
+    world.remove("beta")
+    world.api.fail("DELETE", r"/deployments/beta$", 500)
+    assert outcome(world.run()) == {"beta": "uninstall:failed"}
+
+    assert outcome(world.run()) == {"beta": "uninstall:ok"}
+    assert records(world.api, "beta") == []
+    assert world.api.get("deployments", "beta") is None
+
+
+def test_a_release_left_pending_install_is_installed_again_in_the_same_pass(world: Pass) -> None:
+    world.run()
+    stick(world.api, "alpha", "pending-install", new_revision=False)
+    # Killed before Helm applied the Deployment: the record exists, the object does not.
+    world.target.connection.client().request(
+        "DELETE", "/apis/apps/v1/namespaces/default/deployments/alpha"
+    )
+    steps = {s.name: s for s in world.plan()}
+    assert (steps["alpha"].state, steps["alpha"].action) == (ReleaseState.STUCK, Action.REINSTALL)
+
+    results = world.run()
+
+    assert outcome(results) == {"alpha": "reinstall:ok"}
+    assert results["alpha"].message == "reinstalled workspace-inference 0.1.0 (revision 1)"
+    assert records(world.api, "alpha") == [("1", "deployed")]
+    assert world.api.get("deployments", "alpha") is not None
