@@ -5,12 +5,18 @@ its ``leadership`` and runs passes only while ``is_leader``). The rules are clie
 leaderelection package, on the Lease ``name`` in the controller's namespace with
 ``holderIdentity`` = the pod's name:
 
-- acquire when the Lease is absent, has no holder, or has expired
-  (``renewTime + leaseDurationSeconds < now``); never overwrite another holder's valid
-  Lease. Every write carries the ``resourceVersion`` that was read, so of two replicas
-  racing for one Lease the second gets 409 Conflict, re-reads next round, and loses;
-- renew every ``retry_period``; a leader that cannot renew for ``renew_deadline`` (or sees
-  another holder) stops being leader;
+- acquire when the Lease is absent, has no holder, or has expired; never overwrite another
+  holder's valid Lease. Expiry is measured on this replica's monotonic clock from when it
+  last saw the Lease record change (``observedTime + leaseDurationSeconds``), never from
+  the holder's ``renewTime``: clocks of different machines disagree, and a replica whose
+  clock runs fast would take a Lease that is still valid. Every write carries the
+  ``resourceVersion`` that was read, so of two replicas racing for one Lease the second
+  gets 409 Conflict, re-reads next round, and loses;
+- renew every ``retry_period``; a leader that has not renewed for ``renew_deadline`` (or
+  sees another holder) stops being leader. ``is_leader`` checks that deadline on the
+  monotonic clock each time it is read, not only when the elector's thread runs, so a
+  leader that was paused past it stops at its next action: the others wait for the
+  whole ``lease_duration``, and the difference is the margin for an action in flight;
 - ``stop()`` releases the Lease (clears ``holderIdentity``) so a standby takes over at
   its next try instead of waiting for the Lease to expire.
 
@@ -21,7 +27,7 @@ leaderelection package, on the Lease ``name`` in the controller's namespace with
         on_change=lambda leading: metrics.leader.set(int(leading)),
     )
     elector.start()          # a daemon thread
-    elector.is_leader        # read by the loop before each pass
+    elector.is_leader        # read by the loop before each pass and each action
     elector.stop()           # on shutdown: release and join
 
 RBAC: ``get``, ``create`` and ``update`` on ``leases`` in the controller's namespace.
@@ -29,7 +35,7 @@ RBAC: ``get``, ``create`` and ``update`` on ``leases`` in the controller's names
 
 from __future__ import annotations
 
-import datetime
+import json
 import logging
 import math
 import threading
@@ -57,16 +63,6 @@ class LeaseOutcome(Enum):
     UNKNOWN = "unknown"  # the API server did not answer
 
 
-def _seconds(value: object) -> float | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.timestamp()
-
-
 class LeaderElector:
     """Holds (or waits for) one Lease; ``is_leader`` says whether this replica leads."""
 
@@ -81,8 +77,11 @@ class LeaderElector:
         renew_deadline: float = 10.0,
         retry_period: float = 2.0,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         on_change: Callable[[bool], None] | None = None,
     ) -> None:
+        """``clock`` stamps the times written into the Lease (for people and tools to read);
+        ``monotonic`` measures every duration this replica decides on."""
         if not identity:
             raise ValueError("leader election needs an identity (POD_NAME)")
         if not 0 < retry_period < renew_deadline < lease_duration:
@@ -93,17 +92,22 @@ class LeaderElector:
         self.retry_period = retry_period
         self._client = client
         self._clock = clock
+        self._monotonic = monotonic
         self._on_change = on_change
         self._path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
         self._timeout = max(0.5, min(client.timeout, renew_deadline / 2))
         self._leader = False
-        self._renewed = 0.0
+        self._renewed = 0.0  # monotonic time the last successful renew was sent
+        self._observed = ""  # the Lease record as last read or written
+        self._observed_at = 0.0  # monotonic time it was first seen that way
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
     def is_leader(self) -> bool:
-        return self._leader
+        """Whether this replica leads now: it holds the Lease and renewed it within the
+        renew deadline (cheap: no API call)."""
+        return self._leader and self._monotonic() - self._renewed < self.renew_deadline
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -129,14 +133,17 @@ class LeaderElector:
 
     def step(self) -> bool:
         """One try to acquire or renew, and what it means for leadership; True if leading."""
+        sent = self._monotonic()  # others saw the write after this, never before
         outcome = self.try_acquire_or_renew()
-        now = self._clock()
         if outcome is LeaseOutcome.LEADING:
-            self._renewed = now
+            self._renewed = sent
             self._set(True)
-        elif outcome is LeaseOutcome.FOLLOWING or now - self._renewed >= self.renew_deadline:
+        elif (
+            outcome is LeaseOutcome.FOLLOWING
+            or self._monotonic() - self._renewed >= self.renew_deadline
+        ):
             self._set(False)
-        return self._leader
+        return self.is_leader
 
     def _set(self, leading: bool) -> None:
         if leading == self._leader:
@@ -162,8 +169,9 @@ class LeaderElector:
             log.warning("cannot read lease %s/%s: %s", self.namespace, self.name, e)
             return LeaseOutcome.UNKNOWN
         spec: JSON = lease.get("spec") or {}
+        self._observe(spec)
         holder = spec.get("holderIdentity") or ""
-        if holder and holder != self.identity and not self._expired(spec, now):
+        if holder and holder != self.identity and not self._expired(spec):
             return LeaseOutcome.FOLLOWING
         if holder != self.identity:
             spec["acquireTime"] = micro_time(now)
@@ -181,20 +189,22 @@ class LeaderElector:
         except KubeError as e:
             log.warning("cannot update lease %s/%s: %s", self.namespace, self.name, e)
             return LeaseOutcome.UNKNOWN
+        self._observe(spec)
         return LeaseOutcome.LEADING
 
     def _create(self, now: float) -> LeaseOutcome:
+        spec: JSON = {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": math.ceil(self.lease_duration),
+            "acquireTime": micro_time(now),
+            "renewTime": micro_time(now),
+            "leaseTransitions": 0,
+        }
         lease = {
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
             "metadata": {"name": self.name, "namespace": self.namespace},
-            "spec": {
-                "holderIdentity": self.identity,
-                "leaseDurationSeconds": math.ceil(self.lease_duration),
-                "acquireTime": micro_time(now),
-                "renewTime": micro_time(now),
-                "leaseTransitions": 0,
-            },
+            "spec": spec,
         }
         try:
             self._client.create(self._path, lease, timeout=self._timeout)
@@ -203,12 +213,19 @@ class LeaderElector:
         except KubeError as e:
             log.warning("cannot create lease %s/%s: %s", self.namespace, self.name, e)
             return LeaseOutcome.UNKNOWN
+        self._observe(spec)
         return LeaseOutcome.LEADING
 
-    def _expired(self, spec: JSON, now: float) -> bool:
-        renewed = _seconds(spec.get("renewTime")) or _seconds(spec.get("acquireTime"))
+    def _observe(self, spec: JSON) -> None:
+        """Note when the record last changed, by this replica's monotonic clock."""
+        record = json.dumps(spec, sort_keys=True, default=str)
+        if record != self._observed:
+            self._observed, self._observed_at = record, self._monotonic()
+
+    def _expired(self, spec: JSON) -> bool:
+        """client-go's rule: unchanged for its whole duration since this replica saw it."""
         duration = float(spec.get("leaseDurationSeconds") or 0)
-        return renewed is None or renewed + duration < now
+        return self._observed_at + duration <= self._monotonic()
 
     def release(self) -> bool:
         """Clear the holder if it is still us, so a standby need not wait for expiry."""

@@ -306,6 +306,7 @@ def elector(
         renew_deadline=renew_deadline,
         retry_period=0.05,
         clock=clock,
+        monotonic=clock,
         on_change=on_change,
     )
 
@@ -360,8 +361,10 @@ def test_a_stale_write_gets_409_and_does_not_steal(kube_api: KubeApi, client: Ku
     # Long timings: each request may take 2 s (half the renew deadline).
     a = elector(client, "pod-a", clock=lambda: now[0], lease_duration=8, renew_deadline=4)
     assert a.step()
-    late = [now[0] + 10]  # pod-b's clock says pod-a's lease has expired
+    late = [now[0]]
     b = elector(client, "pod-b", clock=lambda: late[0], lease_duration=8, renew_deadline=4)
+    assert b.try_acquire_or_renew() is LeaseOutcome.FOLLOWING
+    late[0] += 10  # pod-b saw no renewal for the whole lease: it may try to take it
     kube_api.delay("PUT", r"/leases/modelsync$", 1.0)  # holds pod-b's write after its read
     outcome: list[LeaseOutcome] = []
     racer = threading.Thread(target=lambda: outcome.append(b.try_acquire_or_renew()))
@@ -389,6 +392,52 @@ def test_a_leader_that_cannot_renew_steps_down_after_the_deadline(
     now[0] += 0.6
     assert not a.step()
     assert not a.is_leader
+
+
+def test_a_leader_paused_past_its_renew_deadline_stops_leading_at_once(
+    client: KubeClient,
+) -> None:
+    now = [1_000_000.0]
+    a = elector(client, "pod-a", clock=lambda: now[0])
+    assert a.step()
+
+    now[0] += 0.9  # the process stalls; the elector's thread does not run
+    assert leads(a)
+    now[0] += 0.1  # renew deadline (1 s) reached: no action may start any more
+    assert not leads(a)
+
+    assert a.step()  # nobody took the Lease meanwhile: renewed, leading again
+    assert leads(a)
+
+
+def leads(candidate: LeaderElector) -> bool:
+    """``is_leader`` as read by the loop: each read is a fresh check of the clock."""
+    return candidate.is_leader
+
+
+def test_a_replica_whose_clock_runs_fast_does_not_take_a_valid_lease(
+    kube_api: KubeApi, client: KubeClient
+) -> None:
+    now = [1_000_000.0]
+    a = elector(client, "pod-a", clock=lambda: now[0])
+    ahead = [now[0] + 3600.0]  # pod-b's wall clock is an hour fast
+    b = elector(client, "pod-b", clock=lambda: ahead[0])
+    assert a.step()
+
+    for _ in range(5):  # pod-a renews every 1.5 s, within its 2 s lease
+        assert not b.step()
+        now[0] += 1.5
+        ahead[0] += 1.5
+        assert a.step()
+    assert holder(kube_api) == "pod-a"
+    assert not b.step()  # pod-b sees pod-a's last renewal; then pod-a stops renewing
+    ahead[0] += 1.9  # unchanged for 1.9 s of its 2 by pod-b's own count
+
+    assert not b.step()
+    ahead[0] += 0.1
+
+    assert b.step()
+    assert holder(kube_api) == "pod-b"
 
 
 def test_leader_election_needs_sane_timings(client: KubeClient) -> None:
