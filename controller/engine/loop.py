@@ -123,7 +123,9 @@ class Controller:
         if reasons:
             log.info("pass triggered by %s", ", ".join(reasons))
         try:
-            result = self.syncer.run_pass(full=full)
+            # Leadership is checked again before every action, not only before the pass:
+            # a leader paused past its Lease must not act after another took over.
+            result = self.syncer.run_pass(full=full, may_act=lambda: self.leadership.is_leader)
         except Exception:  # a bug must not kill the loop; the next pass starts clean
             log.exception("reconcile pass crashed")
             result = PassResult(

@@ -55,6 +55,8 @@ from controller.engine.provisioning import provision
 
 log = logging.getLogger(__name__)
 
+NOT_LEADING = "this replica no longer holds the leader Lease"
+
 
 @dataclass
 class _Failure:
@@ -178,8 +180,16 @@ class Syncer:
         self._prune_limit: float | None = None
 
     def run_pass(
-        self, *, full: bool = False, dry_run: bool = False, progress: Progress | None = None
+        self,
+        *,
+        full: bool = False,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        may_act: Callable[[], bool] = lambda: True,
     ) -> PassResult:
+        """One pass. ``may_act`` is asked before every change to the target (the NodePools,
+        each action, and recording the pass): when it says no (this replica lost the leader Lease),
+        the pass stops there, unfinished, and the next leader's pass picks it up."""
         started = self.clock()
         timing: dict[str, float] = {}
 
@@ -243,9 +253,9 @@ class Syncer:
             claims=report.claims(),
             drifted=drifted,
         )
-        if not dry_run:  # before the releases: their pods may need a NodePool to schedule
+        if not dry_run and may_act():  # before the releases: their pods may need a NodePool
             provision(self.target, report.cluster, self.validator.catalog)
-        results, waiting = ([], []) if dry_run else self._apply(the_plan, commit, progress)
+        results, waiting = ([], []) if dry_run else self._apply(the_plan, commit, progress, may_act)
         statuses = summarize(
             report,
             the_plan,
@@ -274,14 +284,11 @@ class Syncer:
         error = ""
         if not dry_run:
             self.statuses = {s.key: s for s in statuses}
-            try:
-                self.target.record(commit, statuses)
-                self.commit, self.desired, self._last_full = commit, desired, started
-                if not the_plan.refused_prune:  # applied without needing a looser limit
-                    self._prune_limit = None if proposed is None else float(proposed)
-            except TargetError as e:  # not marked done: the next pass records again
-                error = f"cannot record the pass: {e}"
-                log.warning("%s", error)
+            error = self._finish(commit, statuses, the_plan, len(results), may_act)
+        if not error and not dry_run:
+            self.desired, self._last_full = desired, started
+            if not the_plan.refused_prune:  # applied without needing a looser limit
+                self._prune_limit = None if proposed is None else float(proposed)
         return PassResult(
             self.cluster,
             commit,
@@ -296,6 +303,28 @@ class Syncer:
             fetch_seconds=timing["fetch"],
             drifted=tuple(f"{ns}/{name}" for ns, name in sorted(drifted)),
         )
+
+    def _finish(
+        self,
+        commit: str,
+        statuses: list[WorkspaceStatus],
+        the_plan: Plan,
+        applied: int,
+        may_act: Callable[[], bool],
+    ) -> str:
+        """Record the pass and mark ``commit`` done, or say why the pass is unfinished."""
+        if not may_act():
+            error = f"stopped after {applied} of {len(the_plan.actions())} actions: {NOT_LEADING}"
+            log.warning("%s", error)
+            return error
+        try:
+            self.target.record(commit, statuses)
+        except TargetError as e:  # not marked done: the next pass records again
+            error = f"cannot record the pass: {e}"
+            log.warning("%s", error)
+            return error
+        self.commit = commit
+        return ""
 
     def _refresh_readiness(self) -> None:
         """Between full passes, follow the pods of releases still coming up."""
@@ -332,7 +361,7 @@ class Syncer:
         return ""
 
     def _apply(
-        self, the_plan: Plan, commit: str, progress: Progress | None
+        self, the_plan: Plan, commit: str, progress: Progress | None, may_act: Callable[[], bool]
     ) -> tuple[list[ActionResult], list[Step]]:
         results: list[ActionResult] = []
         waiting: list[Step] = []
@@ -345,7 +374,9 @@ class Syncer:
                 waiting.append(step)
             else:
                 ready.append(step)
-        for index, (step, result) in enumerate(self._applied(ready, commit)):
+        for index, (step, result) in enumerate(self._applied(ready, commit, may_act)):
+            if result is None:
+                continue  # not started: this replica no longer leads (the caller reports it)
             if progress is not None:
                 progress(index + 1, len(ready), step)
             key, digest = _key(step), _digest(step)
@@ -363,16 +394,27 @@ class Syncer:
             results.append(result)
         return results, waiting
 
-    def _applied(self, steps: Sequence[Step], commit: str) -> Iterator[tuple[Step, ActionResult]]:
-        """Each step with its result, in plan order, at most ``concurrency`` at a time."""
+    def _applied(
+        self, steps: Sequence[Step], commit: str, may_act: Callable[[], bool]
+    ) -> Iterator[tuple[Step, ActionResult | None]]:
+        """Each step with its result, in plan order, at most ``concurrency`` at a time.
+
+        ``may_act`` is asked right before each step starts (on its worker thread): a step
+        it refuses is not started and has no result (None).
+        """
+
+        def apply(step: Step) -> ActionResult | None:
+            return self.target.apply(step, commit) if may_act() else None
+
         if self.concurrency == 1 or len(steps) < 2:
             for step in steps:
-                yield step, self.target.apply(step, commit)
+                result = apply(step)
+                yield step, result
+                if result is None:
+                    return
             return
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="apply") as pool:
-            yield from zip(
-                steps, pool.map(lambda s: self.target.apply(s, commit), steps), strict=True
-            )
+            yield from zip(steps, pool.map(apply, steps), strict=True)
 
 
 def _key(step: Step) -> tuple[str, str]:
@@ -430,4 +472,4 @@ def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
-__all__ = ["Backoff", "PassResult", "Syncer", "cluster_policy"]
+__all__ = ["NOT_LEADING", "Backoff", "PassResult", "Syncer", "cluster_policy"]

@@ -20,6 +20,7 @@ from controller.adapters.helmtarget import HelmTarget
 from controller.adapters.kube import KubeConnection, ObjectRef
 from controller.adapters.kubeevents import EventRecorder
 from controller.core.planning import PlanPolicy
+from controller.core.ports import Target
 from controller.engine.sync import PassResult, Syncer
 from tests.support.gitserver import GitDaemon, OriginRepo
 from tests.support.kubeapi import KubeApi
@@ -70,7 +71,7 @@ class World:
     def new_target(self) -> HelmTarget:
         return HelmTarget(KubeConnection(self.api.kubeconfig_path), CHARTS, "edge", timeout=30)
 
-    def new_syncer(self, policy: PlanPolicy, target: HelmTarget | None = None) -> Syncer:
+    def new_syncer(self, policy: PlanPolicy, target: Target | None = None) -> Syncer:
         bundle = load_bundle()
         return Syncer(
             source=self.source,
