@@ -9,7 +9,8 @@ the cluster that failed to read, parse or validate could be that Workspace:
   could be any Workspace: it holds every release of the cluster;
 - a file that parsed far enough to name a Workspace holds that namespace/name, and the
   release recorded as coming from that very file (its name may be what broke);
-- an error in the cluster's layout (a nested cluster file) holds every release.
+- an error in the cluster's layout (a nested cluster file, a submodule or a link to a
+  folder that could not be read) holds every release.
 
 Files of other APIs' kinds (a ConfigMap beside the Workspaces) hold nothing: they say
 what they are. A KAITO kind other than Workspace is taken for a typo and holds its name.

@@ -2,14 +2,16 @@
 
 The first sort of the validation pipeline (``validation.py``): manifests are the YAML files
 not hidden and not kustomization files; a cluster is a folder with a ``cluster.yaml``, and
-it owns every manifest below it. Clusters do not nest (see ``cluster_dirs``).
+it owns every manifest below it. Clusters do not nest (see ``cluster_dirs``). An entry the
+source could not read that is no manifest by name (a submodule, a link to a folder) is
+not skipped: it is an error of its cluster, since it may stand for Workspaces.
 """
 
 from __future__ import annotations
 
 import posixpath
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from controller.core.documents import SourceFile
 from controller.core.findings import Finding
@@ -57,7 +59,20 @@ def _outermost(directory: str, dirs: set[str]) -> str:
     return directory
 
 
-def nested_findings(directory: str, paths: Sequence[str]) -> list[Finding]:
+def layout_findings(
+    files: Sequence[SourceFile], dirs: set[str], nested: Mapping[str, Sequence[str]]
+) -> dict[str | None, list[Finding]]:
+    """Errors in the layout of each cluster folder: nested cluster files, unread entries."""
+    found: dict[str | None, list[Finding]] = defaultdict(list)
+    for directory, paths in nested.items():
+        found[directory] += _nested_findings(directory, paths)
+    for entry in files:
+        if entry.error is not None and not is_manifest_path(entry.path):
+            found[owner(entry.path, dirs)].append(_unread_finding(entry))
+    return found
+
+
+def _nested_findings(directory: str, paths: Sequence[str]) -> list[Finding]:
     folder = f"{directory}/" if directory else "the repository root"
     return [
         Finding(
@@ -82,3 +97,18 @@ def owner(path: str, cluster_dirs: set[str]) -> str | None:
         if not directory:
             return None
         directory = posixpath.dirname(directory)
+
+
+def _unread_finding(entry: SourceFile) -> Finding:
+    """An entry that is no manifest by name and could not be read: a submodule, or a link
+    to a folder or out of the cluster. What it stands for may hold Workspaces, so it is an
+    error (and holds every release of its cluster: claims.py) rather than skipped."""
+    return Finding(
+        entry.path,
+        1,
+        1,
+        "",
+        f"not read ({entry.error}); it may stand for a folder of Workspaces, which "
+        "modelsync cannot see: replace it with the files themselves",
+        code="unread",
+    )

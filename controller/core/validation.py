@@ -33,7 +33,7 @@ from controller.core.layout import (
     cluster_dirs,
     is_manifest_path,
     join,
-    nested_findings,
+    layout_findings,
     owner,
 )
 from controller.core.placement import Placement, capacity_findings, place, pool_gpu
@@ -132,8 +132,10 @@ class Validator:
 
     def validate(self, files: Iterable[SourceFile], *, cluster: str | None = None) -> Report:
         self._next = {}
+        files = list(files)
         sources = sorted((f for f in files if is_manifest_path(f.path)), key=lambda f: f.path)
         dirs, nested = cluster_dirs(sources)
+        layout = layout_findings(files, dirs, nested)
         by_dir: dict[str | None, list[SourceFile]] = defaultdict(list)
         for source in sources:
             if posixpath.basename(source.path) != CLUSTER_FILE:
@@ -146,9 +148,8 @@ class Validator:
                 if name != cluster:
                     continue
             result = self._cluster(directory, cluster_source, by_dir.get(directory, []))
-            if nested.get(directory):
-                extra = nested_findings(directory, nested[directory])
-                result = replace(result, findings=(*result.findings, *extra))
+            if layout.get(directory):
+                result = replace(result, findings=(*result.findings, *layout[directory]))
             results.append(result)
         orphans: tuple[WorkspaceResult, ...] = ()
         orphan_files = by_dir.get(None, [])

@@ -6,8 +6,11 @@ from typing import Any
 
 import pytest
 
+from controller.adapters.bundled import Bundle
 from controller.core.claims import Claim, claim_of
-from tests.core.conftest import Validate, workspace
+from controller.core.documents import SourceFile
+from controller.core.validation import validate_files
+from tests.core.conftest import CLUSTER, Validate, workspace
 
 PHI = "resource: {}\ninference:\n  preset: {name: phi-3.5-mini-instruct}\n"
 
@@ -66,3 +69,16 @@ def test_a_nested_cluster_file_holds_everything(validate: Validate) -> None:
     [why] = cluster.claims().everything
     assert why.startswith("clusters/test/team/cluster.yaml:1: a cluster file inside")
     assert why.endswith("no release is pruned until it is fixed")
+
+
+def test_an_entry_that_could_not_be_read_holds_everything(bundle: Bundle) -> None:
+    files = [
+        SourceFile("clusters/test/cluster.yaml", data=CLUSTER.encode()),
+        SourceFile("clusters/test/team", error="submodule (gitlink) is not read"),
+        SourceFile("clusters/test/NOTES.md", data=b"notes"),
+    ]
+    report = validate_files(files, schemas=bundle.schemas, catalog=bundle.catalog)
+    [cluster] = report.clusters
+    [why] = cluster.claims().everything
+    assert why.startswith("clusters/test/team:1: not read (submodule (gitlink) is not read)")
+    assert [f.file for f in report.findings if f.is_error] == ["clusters/test/team"]

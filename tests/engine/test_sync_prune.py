@@ -109,3 +109,25 @@ def test_a_looser_limit_holds_only_once_a_commit_that_needs_it_not_was_applied(
     world.origin.commit("retire two")
 
     assert actions(world.run()) == {"delta": "uninstall:ok", "gamma": "uninstall:ok"}
+
+
+def test_a_folder_of_workspaces_replaced_by_a_link_git_cannot_follow_keeps_them(
+    world: World,
+) -> None:
+    for name in ("team-a", "team-b"):
+        world.origin.write(f"clusters/edge/team/{name}.yaml", workspace(name))
+    world.origin.commit("a team folder")
+    world.run()
+    for name in ("team-a", "team-b"):
+        world.origin.rename(f"clusters/edge/team/{name}.yaml", f"clusters/shared/{name}.yaml")
+    (world.origin.work / "clusters/edge/team").rmdir()
+    world.origin.symlink("clusters/edge/team", "../shared")
+    world.origin.commit("share the team folder through a link")
+
+    result = world.run()
+
+    assert actions(result) == {}
+    assert set(world.releases()) == {*NAMES, "team-a", "team-b"}
+    assert result.report is not None
+    [unread] = [f for f in result.report.findings if f.file == "clusters/edge/team"]
+    assert "leaves clusters/edge/" in unread.message
