@@ -381,13 +381,17 @@ class Syncer:
                 progress(index + 1, len(ready), step)
             key, digest = _key(step), _digest(step)
             remedy = step.state in (ReleaseState.FAILED, ReleaseState.STUCK)
+            if not result.ok or step.state is ReleaseState.STUCK:
+                # An interrupted action counts as a failed attempt too (Flux marks a stale
+                # pending release failed): after its rollback, Git's change is retried once
+                # the backoff is over, not at the next full resync.
+                self.backoff.failed(key, digest, self.clock())
             if result.ok and remedy and step.action in (Action.ROLLBACK, Action.UNINSTALL):
                 # The count stays: the change the rollback or uninstall undid has yet to work.
                 self.backoff.remediated(key)
             elif result.ok:
                 self.backoff.succeeded(key)
             else:
-                self.backoff.failed(key, digest, self.clock())
                 log.warning(
                     "%s %s/%s failed: %s", step.action, step.namespace, step.name, result.message
                 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from controller.core.planning import PlanPolicy
 from tests.adapters.conftest import records, stick
-from tests.engine.conftest import NAMES, World, actions
+from tests.engine.conftest import NAMES, World, actions, workspace
 
 
 def restart(world: World) -> None:
@@ -48,3 +48,19 @@ def test_a_prune_killed_halfway_does_not_lose_the_release_when_its_workspace_ret
     assert world.api.get("deployments", "beta") is not None
     world.now += 10  # past the failed uninstall's backoff: it is over, not due again
     assert world.run().skipped == "commit unchanged"
+
+
+def test_an_upgrade_killed_halfway_is_rolled_back_then_retried_without_waiting_for_git(
+    world: World,
+) -> None:
+    world.run()
+    world.origin.write("clusters/edge/alpha.yaml", workspace("alpha", context=4096))
+    world.origin.commit("alpha: shorter context")
+    stick(world.api, "alpha", "pending-upgrade")  # the old controller died mid-upgrade
+    restart(world)
+
+    assert actions(world.run()) == {"alpha": "rollback:ok"}
+    world.now += 10  # the interrupted upgrade counts as a failed attempt: retried after 5 s
+
+    assert actions(world.run()) == {"alpha": "upgrade:ok"}
+    assert world.releases()["alpha"] == (4, "deployed")
