@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from controller.core.planning import Action, Step
+from controller.core.planning import Action, ReleaseState, Step
 
 if TYPE_CHECKING:
     from controller.engine.settings import Settings
@@ -151,6 +151,8 @@ def print_pass(result: PassResult, *, dry_run: bool = False) -> None:
     for w in report.workspaces:
         for finding in (f for f in w.findings if f.is_error):
             write(f"invalid  {finding.file}:{finding.line}: {finding.field}: {finding.message}")
+    for step in (s for s in result.plan.steps if s.state is ReleaseState.HELD):
+        write(f"kept     {step.namespace}/{step.name}  ({step.reason})")
     actions = result.plan.actions()
     if result.plan.refused_prune:
         write(f"refused  {result.plan.refused_prune}")
@@ -168,13 +170,16 @@ def print_pass(result: PassResult, *, dry_run: bool = False) -> None:
 def _summary(result: PassResult, actions: int, *, dry_run: bool) -> str:
     assert result.plan is not None
     assert result.report is not None
-    in_sync = sum(1 for s in result.plan.steps if s.action is Action.NONE)
+    idle = [s for s in result.plan.steps if s.action is Action.NONE]
+    kept = sum(1 for s in idle if s.state is ReleaseState.HELD)
+    in_sync = len(idle) - kept
     valid = sum(1 for w in result.report.workspaces if w.valid)
     where = f"{result.cluster} at {result.commit[:12] or '-'}"
     if not actions:
         return (
-            f"{where}: nothing to do, {in_sync} releases in sync "
-            f"({valid} valid Workspaces, {result.seconds:.2f}s)"
+            f"{where}: nothing to do, {in_sync} releases in sync"
+            + (f", {kept} kept for invalid files" if kept else "")
+            + f" ({valid} valid Workspaces, {result.seconds:.2f}s)"
         )
     if dry_run:
         done = f"{actions} planned"

@@ -93,6 +93,22 @@ def test_the_summary_counts_failed_actions_apart_from_applied_ones(
     assert ": 1 applied, 1 failed, 0 unchanged" in out.splitlines()[-1]
 
 
+def test_sync_says_which_releases_it_keeps_for_a_broken_file(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "sync", "--repo", ".", "--cluster", "dev", "--out", "out")[0] == 0
+    git("mv", "clusters/dev/phi-4-mini.yaml", "clusters/dev/models.yaml", cwd=repo)
+    (repo / "clusters/dev/models.yaml").write_text("kind: Workspace\nmetadata: [\n")
+    commit(repo, "rename and break")
+
+    code, out = run(capsys, "sync", "--repo", ".", "--cluster", "dev", "--out", "out")
+
+    assert code == 1, out
+    assert "kept     ml-dev/phi-4-mini  (clusters/dev/models.yaml cannot be read" in out
+    assert "nothing to do, 1 releases in sync, 1 kept for invalid files" in out
+    assert (repo / "out/dev/ml-dev/phi-4-mini.yaml").is_file()
+
+
 def test_hydrate_to_the_branch_the_cluster_file_names(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
