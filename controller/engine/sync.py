@@ -20,7 +20,7 @@ import posixpath
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from controller.adapters.charts import ChartSource
@@ -51,66 +51,12 @@ from controller.core.status import (
     summarize,
 )
 from controller.core.validation import ClusterResult, Validator
+from controller.engine.backoff import Backoff
 from controller.engine.provisioning import provision
 
 log = logging.getLogger(__name__)
 
 NOT_LEADING = "this replica no longer holds the leader Lease"
-
-
-@dataclass
-class _Failure:
-    until: float
-    digest: str
-    failures: int
-    remediated: bool = False
-
-
-@dataclass
-class Backoff:
-    """Per-release exponential backoff after failed actions, and a limit on retries.
-
-    An entry is keyed by release and by the digest that failed: a change in Git (a new
-    digest) is retried at once. After ``attempts`` failures of the same digest the release
-    is only remediated (rolled back or uninstalled, per policy) and then waits for Git
-    (Flux's "retries exceeded"); a successful remediation does not reset the count, or a
-    failing upgrade would loop forever.
-    """
-
-    base: float = 5.0
-    cap: float = 300.0
-    attempts: int = 5
-    _entries: dict[tuple[str, str], _Failure] = field(default_factory=dict)
-
-    def blocked(self, key: tuple[str, str], digest: str, now: float, *, remedy: bool) -> bool:
-        entry = self._entries.get(key)
-        if entry is None or entry.digest != digest:
-            return False
-        return now < entry.until or (not remedy and entry.failures >= self.attempts)
-
-    def exhausted(self, key: tuple[str, str], digest: str) -> bool:
-        entry = self._entries.get(key)
-        return entry is not None and entry.digest == digest and entry.failures >= self.attempts
-
-    def failed(self, key: tuple[str, str], digest: str, now: float) -> None:
-        entry = self._entries.get(key)
-        failures = entry.failures + 1 if entry is not None and entry.digest == digest else 1
-        delay = min(self.cap, self.base * 2 ** (failures - 1))
-        self._entries[key] = _Failure(now + delay, digest, failures)
-
-    def remediated(self, key: tuple[str, str]) -> None:
-        if key in self._entries:
-            self._entries[key].remediated = True
-
-    def succeeded(self, key: tuple[str, str]) -> None:
-        self._entries.pop(key, None)
-
-    def due(self, now: float) -> bool:
-        """Whether a retry or a remediation is due (so the next pass must not be skipped)."""
-        return any(
-            e.until <= now and (e.failures < self.attempts or not e.remediated)
-            for e in self._entries.values()
-        )
 
 
 @dataclass(frozen=True)
@@ -476,4 +422,4 @@ def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
-__all__ = ["NOT_LEADING", "Backoff", "PassResult", "Syncer", "cluster_policy"]
+__all__ = ["NOT_LEADING", "PassResult", "Syncer", "cluster_policy"]
