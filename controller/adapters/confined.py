@@ -11,6 +11,7 @@ a check cannot be raced by swapping a directory for a link afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -105,7 +106,10 @@ class Confined:
                 except FileNotFoundError:
                     if not create:
                         raise
-                    os.mkdir(part, 0o755, dir_fd=fd)
+                    # Renders run concurrently: another may create it first, which is fine;
+                    # the open below still refuses a link that appeared instead.
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o755, dir_fd=fd)
                     child = _open(part, _DIR_FLAGS, fd, where)
                 os.close(fd)
                 fd = child
