@@ -1,0 +1,79 @@
+"""Pytest fixtures for the local control plane (envtest-like, with a scheduler and nodes).
+
+A plugin module: ``tests/conftest.py`` loads it through ``pytest_plugins``. The control
+plane starts once per test session, on its own ports and in its own temporary folder (never
+the one of ``make cluster``), with fake nodes made from ``tests/cluster/clusters/lab``; each
+test gets its own namespace, deleted (and waited for, so its pods give their GPUs back)
+afterwards.
+
+The binary is built when the session collects a test marked ``cluster``, before any test
+runs, so a cold build (minutes) is not charged to the first test's timeout. A failed build
+or start fails those tests; none is skipped.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controller.adapters.kube import KubeClient, KubeConnection, KubeNotFoundError
+from tests.controlplane.build import BuildError, ensure_binary
+from tests.controlplane.cluster import ControlPlane, start, stop
+from tests.controlplane.nodes import load_cluster, node_specs
+
+#: The clusters repo the session's nodes come from (its cluster.yaml's node pools).
+LAB = Path(__file__).resolve().parents[1] / "cluster" / "clusters" / "lab" / "cluster.yaml"
+NAMESPACE_GONE_TIMEOUT = 60.0
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any(item.get_closest_marker("cluster") for item in session.items):
+        try:
+            ensure_binary()
+        except BuildError as e:
+            raise pytest.UsageError(f"the local control plane cannot be built: {e}") from e
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """A running control plane; ``control_plane.kubeconfig`` is an administrator's."""
+    nodes = node_specs(load_cluster(LAB))
+    plane, processes = start(tmp_path_factory.mktemp("controlplane"), nodes)
+    print(f"\nlocal control plane up in {plane.started_seconds:.1f}s ({plane.dir})")
+    try:
+        yield plane
+    finally:
+        stop(plane)
+        for process in processes:
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def kube(control_plane: ControlPlane) -> Iterator[KubeClient]:
+    """The administrator's JSON client of the control plane."""
+    connection = KubeConnection(control_plane.kubeconfig)
+    yield connection.client()
+    connection.close()
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, kube: KubeClient) -> Iterator[str]:
+    """A fresh namespace named after the test; deleted, with everything in it, afterwards."""
+    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{stem}-{secrets.token_hex(3)}"
+    kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
+    yield name
+    kube.request("DELETE", f"/api/v1/namespaces/{name}")
+    deadline = time.monotonic() + NAMESPACE_GONE_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            kube.get(f"/api/v1/namespaces/{name}")
+        except KubeNotFoundError:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"namespace {name} still there {NAMESPACE_GONE_TIMEOUT:.0f}s after deletion")
