@@ -18,39 +18,20 @@ from dataclasses import replace
 import helm_python as helm
 import pytest
 
-from controller.adapters.bundled import load_bundle
-from controller.adapters.charts import ChartSource
-from controller.adapters.helmtarget import LABEL_COMMIT, HelmTarget
-from controller.adapters.kube import KubeConnection
-from controller.core.documents import SourceFile
+from controller.adapters.helmtarget import LABEL_COMMIT
 from controller.core.planning import (
     Action,
     DriftPolicy,
     FailurePolicy,
-    ObservedRelease,
     PlanPolicy,
     ReleaseState,
     Step,
-    plan,
 )
 from controller.core.ports import TargetError
-from controller.core.releases import DesiredRelease, desired_releases
-from controller.core.status import ActionResult
-from controller.core.validation import validate_files
+from tests.support import helmpass
+from tests.support.helmpass import CHARTS, COMMIT, inference, outcome
 from tests.support.kubeapi import KubeApi
 
-CHARTS = ChartSource(load_bundle().charts_dir)
-COMMIT = "c0ffee" + "0" * 34
-DEFAULT = PlanPolicy()
-CLUSTER = """\
-apiVersion: modelsync.dev/v1alpha1
-kind: Cluster
-metadata: {name: edge}
-spec:
-  namespaces: [default, team-a]
-  nodePools:
-    - {name: l4, gpu: L4, gpusPerNode: 1, nodes: 8}
-"""
 TUNING = """\
 apiVersion: kaito.sh/v1beta1
 kind: Workspace
@@ -64,53 +45,12 @@ tuning:
 """
 
 
-def inference(name: str, *, context: int | None = None, namespace: str = "default") -> str:
-    annotations = (
-        f"  annotations: {{modelsync.dev/max-model-len: '{context}'}}\n" if context else ""
-    )
-    return (
-        "apiVersion: kaito.sh/v1beta1\nkind: Workspace\n"
-        f"metadata:\n  name: {name}\n  namespace: {namespace}\n{annotations}"
-        "resource: {}\ninference:\n  preset: {name: phi-3.5-mini-instruct}\n"
-    )
-
-
-class Pass:
-    """Workspaces in memory, the helm target on the emulator, and passes over them."""
+class Pass(helmpass.Pass):
+    """A pass over the edge cluster's Workspaces, with the emulator it runs against."""
 
     def __init__(self, kube_api: KubeApi, *, timeout: float = 30.0) -> None:
+        super().__init__(kube_api.kubeconfig_path, timeout=timeout)
         self.api = kube_api
-        self.target = HelmTarget(
-            KubeConnection(kube_api.kubeconfig_path), CHARTS, "edge", timeout=timeout, grace=2.0
-        )
-        self.files = {"clusters/edge/cluster.yaml": CLUSTER}
-
-    def put(self, name: str, text: str) -> None:
-        self.files[f"clusters/edge/{name}.yaml"] = text
-
-    def remove(self, name: str) -> None:
-        del self.files[f"clusters/edge/{name}.yaml"]
-
-    def desired(self) -> list[DesiredRelease]:
-        bundle = load_bundle()
-        sources = [SourceFile(p, data=t.encode()) for p, t in self.files.items()]
-        report = validate_files(sources, schemas=bundle.schemas, catalog=bundle.catalog)
-        cluster = report.cluster("edge")
-        assert cluster is not None
-        return desired_releases(cluster, CHARTS.versions())
-
-    def observe(self) -> dict[str, ObservedRelease]:
-        return {o.name: o for o in self.target.observe(["default", "team-a"])}
-
-    def plan(self, policy: PlanPolicy = DEFAULT) -> list[Step]:
-        observed = list(self.observe().values())
-        drifted = self.target.drifted(observed) if policy.drift is not DriftPolicy.OFF else set()
-        steps = plan(self.desired(), observed, cluster="edge", policy=policy, drifted=drifted)
-        return list(steps.steps)
-
-    def run(self, policy: PlanPolicy = DEFAULT) -> dict[str, ActionResult]:
-        steps = [s for s in self.plan(policy) if s.action is not Action.NONE]
-        return {s.name: self.target.apply(s, COMMIT) for s in steps}
 
 
 @pytest.fixture
@@ -120,10 +60,6 @@ def world(kube_api: KubeApi) -> Iterator[Pass]:
     world.put("beta", inference("beta"))
     yield world
     world.target.close()
-
-
-def outcome(results: dict[str, ActionResult]) -> dict[str, str]:
-    return {name: f"{r.step.action}:{'ok' if r.ok else 'failed'}" for name, r in results.items()}
 
 
 def helm_config(kube_api: KubeApi, namespace: str = "default") -> helm.Config:
