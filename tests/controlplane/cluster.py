@@ -17,13 +17,17 @@ kubeconfig per client (``kubeconfig`` is the administrator's), ``nodes.json`` an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from controller.adapters.kube import KubeConflictError, KubeConnection, KubeError
 from tests.controlplane import components
 from tests.controlplane.build import REPO, BuildError, ensure_binary
 from tests.controlplane.nodes import ClusterFileError, NodeSpec, load_cluster, node_specs
@@ -63,6 +67,7 @@ class ControlPlane:
     ports: Ports
     pids: dict[str, int]  # component -> process id, in start order
     nodes: int
+    cluster: str = ""  # the clusters/<name> its nodes were made from
     started_seconds: float = 0.0
 
     @property
@@ -84,7 +89,7 @@ class ControlPlane:
 
 
 def start(
-    directory: Path, nodes: list[NodeSpec], *, durable: bool = False
+    directory: Path, nodes: list[NodeSpec], *, cluster: str = "", durable: bool = False
 ) -> tuple[ControlPlane, list[subprocess.Popen[bytes]]]:
     """Start every component in ``directory`` and wait until the nodes are schedulable.
 
@@ -115,7 +120,7 @@ def start(
             process.wait()
         raise
     plane = ControlPlane(
-        directory, binary, ports, plane.pids, len(nodes), time.monotonic() - started
+        directory, binary, ports, plane.pids, len(nodes), cluster, time.monotonic() - started
     )
     (directory / "state.json").write_text(json.dumps(asdict(plane), default=str, indent=1))
     return plane, processes
@@ -128,18 +133,48 @@ def stop(plane: ControlPlane) -> None:
 
 def running(directory: Path) -> ControlPlane | None:
     """The control plane ``state.json`` in ``directory`` describes, if it still answers."""
+    plane = recorded(directory)
+    return plane if plane is not None and plane.healthy() else None
+
+
+def discard(directory: Path) -> None:
+    """Stop the processes ``state.json`` names and drop etcd's data: the next start is a
+    new cluster (as `kind delete cluster`), so a change of cluster.yaml leaves no old nodes.
+    The credentials stay, so a kubeconfig copied elsewhere keeps working."""
+    plane = recorded(directory)
+    if plane is not None:
+        stop(plane)
+    shutil.rmtree(directory / "etcd", ignore_errors=True)
+    (directory / "state.json").unlink(missing_ok=True)
+
+
+def recorded(directory: Path) -> ControlPlane | None:
     try:
         state = json.loads((directory / "state.json").read_text())
     except (OSError, ValueError):
         return None
-    plane = ControlPlane(
+    return ControlPlane(
         dir=Path(state["dir"]),
         binary=Path(state["binary"]),
         ports=Ports(**state["ports"]),
         pids={str(k): int(v) for k, v in state["pids"].items()},
         nodes=int(state["nodes"]),
+        cluster=str(state.get("cluster") or ""),
     )
-    return plane if plane.healthy() else None
+
+
+def create_namespaces(plane: ControlPlane, names: Sequence[str]) -> None:
+    """The cluster's namespaces: modelsync installs into them but never creates them, a
+    platform team does (here, the launcher on its behalf)."""
+    connection = KubeConnection(plane.kubeconfig)
+    try:
+        client = connection.client()
+        for name in names:
+            # A conflict: there from an earlier start, kept in etcd's data.
+            with contextlib.suppress(KubeConflictError):
+                client.create("/api/v1/namespaces", {"metadata": {"name": name}})
+    finally:
+        connection.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,23 +185,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     directory: Path = args.dir.resolve()
     if args.command == "down":
-        plane = running(directory)
-        if plane is None:
-            print(f"no control plane answers in {directory}")
-        else:
-            stop(plane)
-            print(f"stopped the control plane in {directory}")
-        (directory / "state.json").unlink(missing_ok=True)
+        discard(directory)
+        print(f"stopped the control plane in {directory}", file=sys.stderr)
         return 0
     plane = running(directory)
+    if plane is not None and plane.cluster != args.cluster:
+        print(
+            f"error: the control plane in {directory} runs the nodes of clusters/"
+            f"{plane.cluster}; `make cluster-down` first",
+            file=sys.stderr,
+        )
+        return 1
     if plane is not None:
         print(f"already running ({plane.server}); kubeconfig:", file=sys.stderr)
         print(plane.kubeconfig)
         return 0
+    # Whatever is left of an earlier one (crashed, or of another cluster's pools) goes.
+    discard(directory)
     try:
-        nodes = node_specs(load_cluster(REPO / "clusters" / args.cluster / "cluster.yaml"))
-        plane, _ = start(directory, nodes, durable=True)
-    except (BuildError, ClusterFileError, StartError) as e:
+        cluster = load_cluster(REPO / "clusters" / args.cluster / "cluster.yaml")
+        plane, _ = start(directory, node_specs(cluster), cluster=cluster.name, durable=True)
+        create_namespaces(plane, cluster.namespaces)
+    except (BuildError, ClusterFileError, StartError, KubeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(
