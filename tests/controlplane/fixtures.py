@@ -3,8 +3,8 @@
 A plugin module: ``tests/conftest.py`` loads it through ``pytest_plugins``. The control
 plane starts once per test session, on its own ports and in its own temporary folder (never
 the one of ``make cluster``), with fake nodes made from ``tests/cluster/clusters/lab``; each
-test gets its own namespace, deleted (and waited for, so its pods give their GPUs back)
-afterwards.
+test gets its own namespace, deleted afterwards (waiting until its pods are gone, so they
+give their GPUs back before the next test).
 
 The binary is built when the session collects a test marked ``cluster``, before any test
 runs, so a cold build (minutes) is not charged to the first test's timeout. A failed build
@@ -21,14 +21,17 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.kube import KubeClient, KubeConnection, KubeNotFoundError
+from controller.adapters.kube import KubeClient, KubeConnection
 from tests.controlplane.build import BuildError, ensure_binary
 from tests.controlplane.cluster import ControlPlane, start, stop
 from tests.controlplane.nodes import load_cluster, node_specs
 
 #: The clusters repo the session's nodes come from (its cluster.yaml's node pools).
 LAB = Path(__file__).resolve().parents[1] / "cluster" / "clusters" / "lab" / "cluster.yaml"
-NAMESPACE_GONE_TIMEOUT = 60.0
+POD_GONE_TIMEOUT = 60.0
+
+
+_build_failure: list[BuildError] = []
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -36,12 +39,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         try:
             ensure_binary()
         except BuildError as e:
-            raise pytest.UsageError(f"the local control plane cannot be built: {e}") from e
+            _build_failure.append(e)
 
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     """A running control plane; ``control_plane.kubeconfig`` is an administrator's."""
+    if _build_failure:
+        pytest.fail(f"the local control plane cannot be built: {_build_failure[0]}")
     nodes = node_specs(load_cluster(LAB))
     plane, processes = start(tmp_path_factory.mktemp("controlplane"), nodes)
     print(f"\nlocal control plane up in {plane.started_seconds:.1f}s ({plane.dir})")
@@ -69,11 +74,12 @@ def namespace(request: pytest.FixtureRequest, kube: KubeClient) -> Iterator[str]
     kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
     yield name
     kube.request("DELETE", f"/api/v1/namespaces/{name}")
-    deadline = time.monotonic() + NAMESPACE_GONE_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            kube.get(f"/api/v1/namespaces/{name}")
-        except KubeNotFoundError:
-            return
-        time.sleep(0.2)
-    pytest.fail(f"namespace {name} still there {NAMESPACE_GONE_TIMEOUT:.0f}s after deletion")
+    # Its pods hold the nodes' GPUs: the next test starts once they are gone. The namespace
+    # controller waits 5s before it empties a namespace (for other API servers to see the
+    # deletion), so the pods are deleted here; a terminating namespace gets no new ones.
+    kube.request("DELETE", f"/api/v1/namespaces/{name}/pods", query={"gracePeriodSeconds": "0"})
+    deadline = time.monotonic() + POD_GONE_TIMEOUT
+    while kube.list(f"/api/v1/namespaces/{name}/pods"):
+        if time.monotonic() > deadline:
+            pytest.fail(f"pods of namespace {name} still there {POD_GONE_TIMEOUT:.0f}s on")
+        time.sleep(0.1)
