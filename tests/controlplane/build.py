@@ -27,6 +27,8 @@ MODULE = Path(__file__).resolve().parent
 REPO = MODULE.parents[1]
 BIN_DIR = REPO / ".modelsync" / "controlplane" / "bin"
 BINARY = BIN_DIR / "controlplane"
+#: The binary's links, one per component; main.go dispatches on the name it was called by.
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "fake-kubelet")
 
 
 class BuildError(Exception):
@@ -90,6 +92,7 @@ def ensure_binary(*, log: bool = True) -> Path:
     with (BIN_DIR / "build.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if BINARY.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
+            _link_components()
             return BINARY
         started = time.monotonic()
         if log:
@@ -104,9 +107,17 @@ def ensure_binary(*, log: bool = True) -> Path:
             raise BuildError(f"`{' '.join(command)}` failed (exit {done.returncode})")
         partial.replace(BINARY)
         stamp_file.write_text(stamp)
+        _link_components()
         if log:
             print(f"built {BINARY} in {time.monotonic() - started:.0f}s", file=sys.stderr)
     return BINARY
+
+
+def _link_components() -> None:
+    for component in COMPONENTS:
+        link = BIN_DIR / component
+        if not link.is_symlink():
+            link.symlink_to(BINARY.name)
 
 
 if __name__ == "__main__":

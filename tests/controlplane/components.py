@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from tests.controlplane.build import COMPONENTS
 from tests.controlplane.pki import Identity, Pki
 from tests.controlplane.processes import (
     client_context,
@@ -28,7 +29,7 @@ from tests.controlplane.processes import (
 if TYPE_CHECKING:
     from tests.controlplane.cluster import ControlPlane
 
-ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "fake-kubelet")
+ORDER = COMPONENTS  # each starts once the one before is ready
 #: Taints the node lifecycle controller keeps on a node until it has seen it Ready.
 NOT_READY_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
 #: Service ClusterIPs are handed out from here; nothing routes to them, they are API fields.

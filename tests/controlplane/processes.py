@@ -1,10 +1,11 @@
 """Starting, probing and stopping the control plane's processes.
 
 Test infrastructure (tests/controlplane), under ``cluster.py``: each component is one
-process of the multi-call binary, in its own session (so ``make cluster`` can leave it
-running, and a Ctrl-C in a terminal reaches only the launcher), logging to one file. A
-process is only ever stopped by the id it was started with, and only while that id still
-runs our binary.
+process of the multi-call binary, started through a link named after the component (so its
+user agent and field manager are ``kube-controller-manager``, ``kube-scheduler``, ... as in
+a real cluster), in its own session (so ``make cluster`` can leave it running, and a Ctrl-C
+in a terminal reaches only the launcher), logging to one file. A process is only ever
+stopped by the id it was started with, and only while that id still runs our binary.
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ def free_port() -> int:
 
 
 def spawn(binary: Path, component: str, args: Sequence[str], logs: Path) -> subprocess.Popen[bytes]:
-    """``binary component args...``, its output appended to ``logs/<component>.log``."""
+    """``<binary's folder>/<component> args...`` (a link to the binary), its output
+    appended to ``logs/<component>.log``."""
     logs.mkdir(parents=True, exist_ok=True)
     with (logs / f"{component}.log").open("ab") as log:
         return subprocess.Popen(
-            [str(binary), component, *args],
+            [str(binary.parent / component), *args],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -114,12 +116,13 @@ def insecure_context() -> ssl.SSLContext:
 
 
 def runs(pid: int, binary: Path) -> bool:
-    """Process ``pid`` exists and is our binary (not a later process given the same id)."""
+    """Process ``pid`` exists and runs our binary through one of its links (not a later
+    process given the same id)."""
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
     except OSError:
         return False
-    return command.decode(errors="replace") == str(binary)
+    return Path(command.decode(errors="replace")).parent == binary.parent
 
 
 def stop(pids: Sequence[int], binary: Path, timeout: float = 15.0) -> None:
