@@ -13,6 +13,7 @@ or start fails those tests; none is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import time
@@ -42,13 +43,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             _build_failure.append(e)
 
 
-@pytest.fixture(scope="session")
-def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    """A running control plane; ``control_plane.kubeconfig`` is an administrator's."""
+@contextlib.contextmanager
+def running_control_plane(cluster_file: Path, directory: Path) -> Iterator[ControlPlane]:
+    """A control plane with the nodes of ``cluster_file``'s pools, stopped on leaving."""
     if _build_failure:
         pytest.fail(f"the local control plane cannot be built: {_build_failure[0]}")
-    nodes = node_specs(load_cluster(LAB))
-    plane, processes = start(tmp_path_factory.mktemp("controlplane"), nodes)
+    cluster = load_cluster(cluster_file)
+    plane, processes = start(directory, node_specs(cluster), cluster=cluster.name)
     print(f"\nlocal control plane up in {plane.started_seconds:.1f}s ({plane.dir})")
     try:
         yield plane
@@ -56,6 +57,13 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         stop(plane)
         for process in processes:
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """A running control plane; ``control_plane.kubeconfig`` is an administrator's."""
+    with running_control_plane(LAB, tmp_path_factory.mktemp("controlplane")) as plane:
+        yield plane
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from controller.core.planning import (
 )
 from controller.core.releases import DesiredRelease, desired_releases
 from controller.core.status import ActionResult
-from controller.core.validation import validate_files
+from controller.core.validation import ClusterResult, validate_files
 
 CHARTS = ChartSource(load_bundle().charts_dir)
 COMMIT = "c0ffee" + "0" * 34
@@ -87,13 +87,17 @@ class Pass:
     def remove(self, name: str) -> None:
         del self.files[f"clusters/{self.cluster}/{name}.yaml"]
 
-    def desired(self) -> list[DesiredRelease]:
+    def validated(self) -> ClusterResult:
+        """What ``validate`` says of the cluster's files."""
         bundle = load_bundle()
         sources = [SourceFile(p, data=t.encode()) for p, t in self.files.items()]
         report = validate_files(sources, schemas=bundle.schemas, catalog=bundle.catalog)
         cluster = report.cluster(self.cluster)
         assert cluster is not None
-        return desired_releases(cluster, CHARTS.versions())
+        return cluster
+
+    def desired(self) -> list[DesiredRelease]:
+        return desired_releases(self.validated(), CHARTS.versions())
 
     def observe(self) -> dict[str, ObservedRelease]:
         return {o.name: o for o in self.target.observe(self.namespaces)}
