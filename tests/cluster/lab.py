@@ -38,9 +38,17 @@ def lab_cluster(namespace: str, *, nodes: dict[str, int] | None = None) -> str:
     return yaml.safe_dump(body, sort_keys=False)
 
 
-def lab_pass(plane: ControlPlane, namespace: str, *, nodes: dict[str, int] | None = None) -> Pass:
+def lab_pass(
+    plane: ControlPlane,
+    namespace: str,
+    *,
+    nodes: dict[str, int] | None = None,
+    kubeconfig: Path | None = None,
+) -> Pass:
+    """A pass over the lab cluster's Workspaces in ``namespace``, as the administrator
+    unless another ``kubeconfig`` is given."""
     return Pass(
-        plane.kubeconfig,
+        kubeconfig or plane.kubeconfig,
         cluster="lab",
         cluster_yaml=lab_cluster(namespace, nodes=nodes),
         namespaces=[namespace],

@@ -59,6 +59,25 @@ def write_kubeconfig(path: Path, server: str, pki: Pki, client: Identity) -> Non
     path.chmod(0o600)
 
 
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        # The controller manager's own controllers: thousands of requests, none of ours.
+        {"level": "None", "userGroups": ["system:serviceaccounts:kube-system"]},
+        {"level": "Metadata", "userGroups": ["system:serviceaccounts"]},
+        {"level": "None"},
+    ],
+}
+
+
+def write_audit_policy(directory: Path) -> Path:
+    path = directory / "audit-policy.yaml"
+    path.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
+    return path
+
+
 def arguments(component: str, plane: ControlPlane, pki: Pki, *, durable: bool) -> list[str]:
     d, ports = plane.dir, plane.ports
     if component == "etcd":
@@ -95,6 +114,12 @@ def arguments(component: str, plane: ControlPlane, pki: Pki, *, durable: bool) -
             # which Endpoints validation refuses (loopback), every ten seconds; no pod here
             # dials the API server through that Service.
             "--endpoint-reconciler-type=none",
+            # Who called what (tests/cluster/test_controller_rbac.py reads it): the requests of
+            # service accounts outside kube-system, written before each answer is sent.
+            f"--audit-policy-file={write_audit_policy(d)}",
+            f"--audit-log-path={plane.logs / 'audit.log'}",
+            "--audit-log-maxsize=100",
+            "--audit-log-maxbackup=1",
         ]
     if component in ("kube-controller-manager", "kube-scheduler"):
         name = "controller-manager" if component == "kube-controller-manager" else "scheduler"
