@@ -111,15 +111,15 @@ func terminated(c corev1.Container, now metav1.Time, reason string) corev1.Conta
 
 // conditions are a started pod's; ready says whether its containers still run and serve.
 func conditions(now metav1.Time, ready corev1.ConditionStatus) []corev1.PodCondition {
-	condition := func(kind corev1.PodConditionType, status corev1.ConditionStatus) corev1.PodCondition {
+	podCondition := func(kind corev1.PodConditionType, status corev1.ConditionStatus) corev1.PodCondition {
 		return corev1.PodCondition{Type: kind, Status: status, LastTransitionTime: now}
 	}
 	return []corev1.PodCondition{
-		condition(corev1.PodScheduled, corev1.ConditionTrue),
-		condition(corev1.PodReadyToStartContainers, corev1.ConditionTrue),
-		condition(corev1.PodInitialized, corev1.ConditionTrue),
-		condition(corev1.ContainersReady, ready),
-		condition(corev1.PodReady, ready),
+		podCondition(corev1.PodScheduled, corev1.ConditionTrue),
+		podCondition(corev1.PodReadyToStartContainers, corev1.ConditionTrue),
+		podCondition(corev1.PodInitialized, corev1.ConditionTrue),
+		podCondition(corev1.ContainersReady, ready),
+		podCondition(corev1.PodReady, ready),
 	}
 }
 
