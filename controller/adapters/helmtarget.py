@@ -16,7 +16,9 @@ Adapter layer, the right end of a pass (... -> plan -> target). It implements th
   later). Values are checked against the chart's schema first; each call runs under the
   target's deadline (``helmcalls.py``). A failure is an ``ActionResult``, never raised.
 - ``drifted(observed)``: deployed releases whose live objects no longer hold what their
-  manifest set (manifests cached by revision; see ``liveobjects.py``).
+  manifest set (manifests cached by revision; see ``liveobjects.py``). Correcting drift
+  (an upgrade of a ``Drifted`` release) first takes the drifted objects' fields back for
+  Helm's field manager, which Helm itself would refuse on a conflict.
 - ``workloads()``: the state of each release's Deployment or Job (core/workloads.py).
 - ``regarding(namespace, release)``: the workload object an Event about the release
   should point at, as last seen (``kubeevents.EventRecorder``'s resolver).
@@ -31,9 +33,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import helm_python as helm
@@ -55,7 +59,7 @@ from controller.adapters.kube import (
 )
 from controller.adapters.liveobjects import LiveObjects, ObjectKey, key_of, manifest_objects
 from controller.adapters.provisioning import apply_node_pools
-from controller.core.planning import Action, ObservedRelease, Step
+from controller.core.planning import Action, ObservedRelease, ReleaseState, Step
 from controller.core.ports import TargetError
 from controller.core.status import ActionResult, WorkloadState, WorkspaceStatus
 from controller.core.workloads import workload_state
@@ -283,6 +287,8 @@ class HelmTarget:
         except helm.HelmError as e:
             message, retryable = failure(e)
             return result(False, message, retryable=retryable)
+        except KubeError as e:
+            return result(False, f"{step.action}: {e}", retryable=e.retryable)
         return result(True, message, revision=revision)
 
     def _act(self, step: Step, commit: str) -> tuple[str, int | None]:
@@ -319,6 +325,10 @@ class HelmTarget:
         except helm.HelmError as e:
             raise ChartError(f"{desired.chart} {desired.chart_version}: {e}") from e
         path = self._charts.path(desired.chart, desired.chart_version)
+        if step.state is ReleaseState.DRIFTED and step.observed is not None:
+            self._live_objects().reclaim(
+                self._released_objects(step.observed), helm_field_manager()
+            )
         labels = desired.labels | ({LABEL_COMMIT: commit} if _LABEL_VALUE.match(commit) else {})
         if step.action is Action.REINSTALL:  # Helm installs no name it still holds
             self._deadlines.call(
@@ -354,6 +364,12 @@ class HelmTarget:
 
     def close(self) -> None:
         self.connection.close()
+
+
+def helm_field_manager() -> str:
+    """The field manager Helm applies as: the base name of the process's argv[0] (Helm's
+    ``filepath.Base(os.Args[0])``; helm_python sets no other), e.g. ``python``."""
+    return Path(sys.orig_argv[0]).name
 
 
 def _created(obj: Mapping[str, Any]) -> str:

@@ -8,6 +8,10 @@ Adapter layer, between ``helmtarget.py`` (which asks) and the pure ``core/drift.
   drift check of many releases costs about one request per kind and namespace) and
   compared as a subset of the live object; a missing object is drift too (except a
   finished Job removed by its TTL).
+- ``LiveObjects.reclaim(objects, manager)``: the drifted objects that still exist are
+  applied again, server-side with ``force``, under Helm's field manager, so fields another
+  manager took over (``kubectl scale``, ``kubectl edit``) are Helm's again and the upgrade
+  that corrects them does not fail on a conflict (Helm applies with ``force=false``).
 - ``LiveObjects.workloads(namespace, cluster)``: the Deployments and Jobs that the
   workload charts label ``app.kubernetes.io/part-of=modelsync`` and
   ``modelsync.dev/cluster=<cluster>``, by release (``app.kubernetes.io/instance``): two
@@ -116,6 +120,26 @@ class LiveObjects:
             if paths:
                 drifted[key] = paths
         return drifted
+
+    def reclaim(self, objects: Sequence[Mapping[str, Any]], manager: str) -> int:
+        """Force-apply, as ``manager``, each of ``objects`` that exists and drifted (a
+        missing one is left for Helm to create). Returns how many; raises KubeError."""
+        drifted = self.drift(objects)
+        reclaimed = 0
+        for obj in objects:
+            key = key_of(obj)
+            if key not in drifted or drifted[key] == [MISSING]:
+                continue
+            api_version, kind, namespace, name = key
+            self._client.request(
+                "PATCH",
+                object_path(api_version, kind, namespace, name),
+                query={"fieldManager": manager, "force": "true"},
+                body=dict(obj),
+                content_type="application/apply-patch+yaml",  # JSON is YAML
+            )
+            reclaimed += 1
+        return reclaimed
 
     def workloads(self, namespace: str, cluster: str) -> dict[str, list[JSON]]:
         """The modelsync Deployments and Jobs of a cluster in one namespace, by release."""

@@ -1,0 +1,132 @@
+"""The controller chart's RBAC under real authorization: the helm target, acting as the
+ServiceAccount that charts/modelsync creates, installs, upgrades, corrects drift in and
+uninstalls Workspace releases, and the API server's audit log shows every call it made
+allowed. The grants it never used are printed: candidates to drop from the chart.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import helm_python as helm
+import pytest
+import yaml
+
+from controller.adapters.bundled import load_bundle
+from controller.adapters.kube import JSON, KubeClient, KubeConnection
+from controller.core.planning import DriftPolicy, PlanPolicy
+from tests.cluster.lab import lab_pass, pods, ready, settled
+from tests.controlplane.cluster import ControlPlane
+from tests.support.helmpass import inference, outcome
+
+pytestmark = pytest.mark.cluster
+
+TUNING = """\
+apiVersion: kaito.sh/v1beta1
+kind: Workspace
+metadata: {{name: tune, namespace: {namespace}}}
+resource: {{}}
+tuning:
+  preset: {{name: phi-3.5-mini-instruct}}
+  method: lora
+  input: {{urls: ["https://example.com/data.parquet"]}}
+  output: {{image: registry.example.com/adapters/tune:1, imagePushSecret: push}}
+"""
+Grant = tuple[str, str, str]  # apiGroup, resource, verb
+
+
+def token_kubeconfig(plane: ControlPlane, kube: KubeClient, namespace: str, path: Path) -> Path:
+    """A kubeconfig that authenticates as the chart's ServiceAccount (a bound token)."""
+    answer = kube.create(
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/modelsync/token",
+        {"spec": {"expirationSeconds": 3600}},
+    )
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "local",
+                "cluster": {
+                    "server": plane.server,
+                    "certificate-authority": str(plane.dir / "pki" / "ca.crt"),
+                },
+            }
+        ],
+        "users": [{"name": "modelsync", "user": {"token": answer["status"]["token"]}}],
+        "contexts": [{"name": "local", "context": {"cluster": "local", "user": "modelsync"}}],
+        "current-context": "local",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+def audited(plane: ControlPlane, user: str) -> list[JSON]:
+    """The audit log's events of ``user``'s requests (one JSON object a line)."""
+    lines = (plane.logs / "audit.log").read_text().splitlines()
+    events: list[JSON] = [json.loads(line) for line in lines]
+    return [e for e in events if e["user"]["username"] == user]
+
+
+def granted(client: KubeClient, namespace: str) -> set[Grant]:
+    """Every (group, resource, verb) the client's identity may use in ``namespace``."""
+    review = client.create(
+        "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+        {"spec": {"namespace": namespace}},
+    )
+    return {
+        (group, resource, verb)
+        for rule in review["status"]["resourceRules"]
+        for group in rule.get("apiGroups", [])
+        for resource in rule.get("resources", [])
+        for verb in rule["verbs"]
+        # Every authenticated user may review its own access; not the chart's grant.
+        if group != "authorization.k8s.io"
+    }
+
+
+def test_the_helm_target_needs_nothing_the_controller_chart_does_not_grant(
+    control_plane: ControlPlane, kube: KubeClient, namespace: str, tmp_path: Path
+) -> None:
+    chart = load_bundle().charts_dir / "modelsync"
+    with helm.Config(kubeconfig_path=control_plane.kubeconfig, namespace=namespace) as admin:
+        values = {
+            "managedNamespaces": [namespace],
+            "config": {"cluster": "lab", "repo": {"url": "https://git.example.com/clusters.git"}},
+        }
+        admin.install(chart, "modelsync", values)
+    as_controller = token_kubeconfig(control_plane, kube, namespace, tmp_path / "sa.kubeconfig")
+    world = lab_pass(control_plane, namespace, kubeconfig=as_controller)
+    world.put("alpha", inference("alpha", namespace=namespace))
+    world.put("tune", TUNING.format(namespace=namespace))
+
+    assert outcome(world.run()) == {"alpha": "install:ok", "tune": "install:ok"}
+    states = world.target.workloads
+    settled(lambda: states()[(namespace, "alpha")].ready and states()[(namespace, "tune")].ready)
+    world.put("alpha", inference("alpha", namespace=namespace, context=4096))
+    assert outcome(world.run()) == {"alpha": "upgrade:ok"}
+    kube.patch(f"/apis/apps/v1/namespaces/{namespace}/deployments/alpha", {"spec": {"replicas": 2}})
+    settled(lambda: len([p for p in pods(kube, namespace, "alpha") if ready(p)]) == 2)
+    assert outcome(world.run(PlanPolicy(drift=DriftPolicy.CORRECT))) == {"alpha": "upgrade:ok"}
+    world.remove("tune")
+    assert outcome(world.run()) == {"tune": "uninstall:ok"}
+    world.target.close()
+
+    user = f"system:serviceaccount:{namespace}:modelsync"
+    calls = audited(control_plane, user)
+    denied = [e for e in calls if e.get("responseStatus", {}).get("code") == 403]
+    assert calls
+    assert denied == []
+    used = {
+        (e["objectRef"].get("apiGroup", ""), e["objectRef"]["resource"], e["verb"])
+        for e in calls
+        if e.get("objectRef", {}).get("namespace") == namespace
+    }
+    connection = KubeConnection(as_controller)
+    unused = sorted(granted(connection.client(), namespace) - used)
+    connection.close()
+    print(f"\n{len(used)} (group, resource, verb) used; granted but unused in this cycle:")
+    for grant in unused:
+        print("  ", grant)
