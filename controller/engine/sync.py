@@ -18,8 +18,7 @@ from __future__ import annotations
 import logging
 import posixpath
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,12 +28,10 @@ from controller.core.catalog import Catalog
 from controller.core.documents import SourceFile
 from controller.core.localpresets import presets_dir_for, with_local_presets
 from controller.core.planning import (
-    Action,
     DriftPolicy,
     FailurePolicy,
     Plan,
     PlanPolicy,
-    ReleaseState,
     Step,
     plan,
     prune_limit,
@@ -51,6 +48,7 @@ from controller.core.status import (
     summarize,
 )
 from controller.core.validation import ClusterResult, Validator
+from controller.engine.applying import Progress, apply_plan
 from controller.engine.backoff import Backoff
 from controller.engine.provisioning import provision
 
@@ -82,9 +80,6 @@ class PassResult:
     @property
     def changed(self) -> int:
         return sum(1 for r in self.results if r.ok)
-
-
-Progress = Callable[[int, int, Step], None]
 
 
 class Syncer:
@@ -201,7 +196,20 @@ class Syncer:
         )
         if not dry_run and may_act():  # before the releases: their pods may need a NodePool
             provision(self.target, report.cluster, self.validator.catalog)
-        results, waiting = ([], []) if dry_run else self._apply(the_plan, commit, progress, may_act)
+        results, waiting = (
+            ([], [])
+            if dry_run
+            else apply_plan(
+                the_plan.actions(),
+                target=self.target,
+                backoff=self.backoff,
+                clock=self.clock,
+                concurrency=self.concurrency,
+                commit=commit,
+                progress=progress,
+                may_act=may_act,
+            )
+        )
         statuses = summarize(
             report,
             the_plan,
@@ -305,74 +313,6 @@ class Syncer:
                     return ""
             return f"no change under {self.directory}/"
         return ""
-
-    def _apply(
-        self, the_plan: Plan, commit: str, progress: Progress | None, may_act: Callable[[], bool]
-    ) -> tuple[list[ActionResult], list[Step]]:
-        results: list[ActionResult] = []
-        waiting: list[Step] = []
-        steps = the_plan.actions()
-        now = self.clock()
-        ready = []
-        for step in steps:
-            remedy = step.state in (ReleaseState.FAILED, ReleaseState.STUCK)
-            if self.backoff.blocked(_key(step), _digest(step), now, remedy=remedy):
-                waiting.append(step)
-            else:
-                ready.append(step)
-        for index, (step, result) in enumerate(self._applied(ready, commit, may_act)):
-            if result is None:
-                continue  # not started: this replica no longer leads (the caller reports it)
-            if progress is not None:
-                progress(index + 1, len(ready), step)
-            key, digest = _key(step), _digest(step)
-            remedy = step.state in (ReleaseState.FAILED, ReleaseState.STUCK)
-            if not result.ok or step.state is ReleaseState.STUCK:
-                # An interrupted action counts as a failed attempt too (Flux marks a stale
-                # pending release failed): after its rollback, Git's change is retried once
-                # the backoff is over, not at the next full resync.
-                self.backoff.failed(key, digest, self.clock())
-            if result.ok and remedy and step.action in (Action.ROLLBACK, Action.UNINSTALL):
-                # The count stays: the change the rollback or uninstall undid has yet to work.
-                self.backoff.remediated(key)
-            elif result.ok:
-                self.backoff.succeeded(key)
-            else:
-                log.warning(
-                    "%s %s/%s failed: %s", step.action, step.namespace, step.name, result.message
-                )
-            results.append(result)
-        return results, waiting
-
-    def _applied(
-        self, steps: Sequence[Step], commit: str, may_act: Callable[[], bool]
-    ) -> Iterator[tuple[Step, ActionResult | None]]:
-        """Each step with its result, in plan order, at most ``concurrency`` at a time.
-
-        ``may_act`` is asked right before each step starts (on its worker thread): a step
-        it refuses is not started and has no result (None).
-        """
-
-        def apply(step: Step) -> ActionResult | None:
-            return self.target.apply(step, commit) if may_act() else None
-
-        if self.concurrency == 1 or len(steps) < 2:
-            for step in steps:
-                result = apply(step)
-                yield step, result
-                if result is None:
-                    return
-            return
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="apply") as pool:
-            yield from zip(steps, pool.map(apply, steps), strict=True)
-
-
-def _key(step: Step) -> tuple[str, str]:
-    return (step.namespace, step.name)
-
-
-def _digest(step: Step) -> str:
-    return step.desired.digest if step.desired else ""
 
 
 def cluster_policy(
