@@ -2,8 +2,8 @@
 
 A real ``git daemon`` serves the repo; the local control plane (tests/controlplane) has fake
 8-GPU nodes for both clusters' pools. Each cluster gets its own Syncer (pygit2 source, helm
-target), as two controllers would; actions run one after another, as the engine applies
-them. Prints one JSON object:
+target), as two controllers would; each applies CONCURRENCY actions at a time (default 1, as
+`modelsync run` wires the helm target). Prints one JSON object:
 
 - cold sync: every Workspace installed as a Helm release (both clusters), then the time
   until every Deployment is Available (the real controllers, scheduler and fake kubelet);
@@ -11,7 +11,7 @@ them. Prints one JSON object:
 - one change: one Workspace edited, one upgrade;
 - CPU seconds and peak RSS of this process (the controller's Python and Helm's Go).
 
-    python bench/helm_cluster.py [WORKSPACES]     # default 1000
+    python bench/helm_cluster.py [WORKSPACES [CONCURRENCY]]     # default 1000, 1
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ def available(kube: KubeClient) -> int:
     )
 
 
-def syncer_for(cluster: str, url: str, work: Path, plane: ControlPlane) -> Syncer:
+def syncer_for(
+    cluster: str, url: str, work: Path, plane: ControlPlane, concurrency: int = 1
+) -> Syncer:
     bundle = load_bundle()
     charts = ChartSource(bundle.charts_dir)
     return Syncer(
@@ -85,10 +87,11 @@ def syncer_for(cluster: str, url: str, work: Path, plane: ControlPlane) -> Synce
         catalog=bundle.catalog,
         charts=charts,
         cluster=cluster,
+        concurrency=concurrency,
     )
 
 
-def run(workspaces: int, work: Path) -> dict[str, Any]:
+def run(workspaces: int, work: Path, concurrency: int = 1) -> dict[str, Any]:
     origin = OriginRepo(work / "served" / "clusters.git", work / "checkout")
     nodes = math.ceil(workspaces / len(CLUSTERS) / 8)  # one GPU each, a little room left
     for name in CLUSTERS:
@@ -106,7 +109,7 @@ def run(workspaces: int, work: Path) -> dict[str, Any]:
             kube.create("/api/v1/namespaces", {"metadata": {"name": ns}})
         with GitDaemon(work / "served") as daemon:
             url = daemon.url(origin.name)
-            syncers = {c: syncer_for(c, url, work, plane) for c in CLUSTERS}
+            syncers = {c: syncer_for(c, url, work, plane, concurrency) for c in CLUSTERS}
             began = time.perf_counter()
             cold = {}
             for name, syncer in syncers.items():
@@ -147,6 +150,7 @@ def run(workspaces: int, work: Path) -> dict[str, Any]:
         "benchmark": "helm_cluster",
         "workspaces": workspaces,
         "clusters": len(CLUSTERS),
+        "concurrency": concurrency,
         "control_plane_start_seconds": round(plane.started_seconds, 2),
         "cold_sync": cold,
         "installed_seconds": round(installed, 2),
@@ -160,8 +164,9 @@ def run(workspaces: int, work: Path) -> dict[str, Any]:
 
 def main() -> None:
     workspaces = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    concurrency = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     with tempfile.TemporaryDirectory() as tmp:
-        result = run(workspaces, Path(tmp))
+        result = run(workspaces, Path(tmp), concurrency)
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
