@@ -18,7 +18,7 @@ import helm_python as helm
 import pytest
 
 from tests.support import helmpass
-from tests.support.helmpass import CHARTS, COMMIT, DEFAULT, inference, outcome
+from tests.support.helmpass import CHARTS, COMMIT, DEFAULT, inference, outcome, tuning
 from tests.support.kubeapi import KubeApi
 
 __all__ = [
@@ -34,17 +34,7 @@ __all__ = [
     "stick",
 ]
 
-TUNING = """\
-apiVersion: kaito.sh/v1beta1
-kind: Workspace
-metadata: {name: tune, namespace: team-a}
-resource: {}
-tuning:
-  preset: {name: phi-3.5-mini-instruct}
-  method: lora
-  input: {urls: ["https://example.com/data.parquet"]}
-  output: {image: registry.example.com/adapters/tune:1, imagePushSecret: push}
-"""
+TUNING = tuning()
 
 
 class Pass(helmpass.Pass):

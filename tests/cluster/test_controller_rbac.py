@@ -18,21 +18,10 @@ from controller.adapters.kube import JSON, KubeClient, KubeConnection
 from controller.core.planning import DriftPolicy, PlanPolicy
 from tests.cluster.lab import lab_pass, pods, ready, settled
 from tests.controlplane.cluster import ControlPlane
-from tests.support.helmpass import inference, outcome
+from tests.support.helmpass import inference, outcome, tuning
 
 pytestmark = pytest.mark.cluster
 
-TUNING = """\
-apiVersion: kaito.sh/v1beta1
-kind: Workspace
-metadata: {{name: tune, namespace: {namespace}}}
-resource: {{}}
-tuning:
-  preset: {{name: phi-3.5-mini-instruct}}
-  method: lora
-  input: {{urls: ["https://example.com/data.parquet"]}}
-  output: {{image: registry.example.com/adapters/tune:1, imagePushSecret: push}}
-"""
 Grant = tuple[str, str, str]  # apiGroup, resource, verb
 
 
@@ -100,7 +89,7 @@ def test_the_helm_target_needs_nothing_the_controller_chart_does_not_grant(
     as_controller = token_kubeconfig(control_plane, kube, namespace, tmp_path / "sa.kubeconfig")
     world = lab_pass(control_plane, namespace, kubeconfig=as_controller)
     world.put("alpha", inference("alpha", namespace=namespace))
-    world.put("tune", TUNING.format(namespace=namespace))
+    world.put("tune", tuning(namespace=namespace))
 
     assert outcome(world.run()) == {"alpha": "install:ok", "tune": "install:ok"}
     states = world.target.workloads

@@ -25,7 +25,7 @@ from tests.cluster.lab import (
 )
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.nodes import POOL_LABEL
-from tests.support.helmpass import COMMIT, inference, outcome
+from tests.support.helmpass import COMMIT, inference, outcome, tuning
 
 pytestmark = pytest.mark.cluster
 
@@ -33,17 +33,6 @@ pytestmark = pytest.mark.cluster
 # needs the H100 pool, whose taint it must tolerate.
 BIG_MODEL = "qwen2.5-coder-32b-instruct"
 TOLERATE_H100 = "tolerations:\n  - {key: sku, operator: Equal, value: h100, effect: NoSchedule}\n"
-TUNING = """\
-apiVersion: kaito.sh/v1beta1
-kind: Workspace
-metadata: {{name: tune, namespace: {namespace}}}
-resource: {{}}
-tuning:
-  preset: {{name: phi-3.5-mini-instruct}}
-  method: lora
-  input: {{urls: ["https://example.com/data.parquet"]}}
-  output: {{image: registry.example.com/adapters/tune:1, imagePushSecret: push}}
-"""
 
 
 def test_an_installed_workspace_runs_ready_on_a_gpu_node_of_its_pool(
@@ -172,7 +161,7 @@ def test_a_tuning_workspace_runs_its_job_to_completion(
     control_plane: ControlPlane, kube: KubeClient, namespace: str
 ) -> None:
     world = lab_pass(control_plane, namespace)
-    world.put("tune", TUNING.format(namespace=namespace))
+    world.put("tune", tuning(namespace=namespace))
 
     assert outcome(world.run()) == {"tune": "install:ok"}
 

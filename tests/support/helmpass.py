@@ -62,6 +62,20 @@ def inference(
     )
 
 
+def tuning(name: str = "tune", *, namespace: str = "team-a") -> str:
+    """A LoRA tuning Workspace of phi-3.5-mini-instruct, reading one URL, pushing one image."""
+    return (
+        "apiVersion: kaito.sh/v1beta1\nkind: Workspace\n"
+        f"metadata: {{name: {name}, namespace: {namespace}}}\n"
+        "resource: {}\n"
+        "tuning:\n"
+        "  preset: {name: phi-3.5-mini-instruct}\n"
+        "  method: lora\n"
+        '  input: {urls: ["https://example.com/data.parquet"]}\n'
+        "  output: {image: registry.example.com/adapters/tune:1, imagePushSecret: push}\n"
+    )
+
+
 class Pass:
     """Workspaces of one cluster in memory, the helm target, and passes over them."""
 
