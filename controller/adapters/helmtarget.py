@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 RESERVED_LABELS = frozenset({"name", "owner", "status", "version", "createdAt", "modifiedAt"})
 #: The Git commit a revision was applied from (a rollback keeps the old revision's).
 LABEL_COMMIT = "modelsync.dev/commit"
-_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
 _WAS_DEPLOYED = ("deployed", "superseded")
 _APPLIES = (Action.INSTALL, Action.UPGRADE, Action.REINSTALL)  # steps that render the chart
 
@@ -329,7 +329,7 @@ class HelmTarget:
             self._live_objects().reclaim(
                 self._released_objects(step.observed), helm_field_manager()
             )
-        labels = desired.labels | ({LABEL_COMMIT: commit} if _LABEL_VALUE.match(commit) else {})
+        labels = desired.labels | ({LABEL_COMMIT: commit} if _LABEL_VALUE.fullmatch(commit) else {})
         if step.action is Action.REINSTALL:  # Helm installs no name it still holds
             self._deadlines.call(
                 key,

@@ -27,7 +27,7 @@ from typing import Any
 from controller.core.findings import Finding
 
 #: The names Kubernetes accepts for a Workspace (a DNS-1123 label).
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def source_id(path: str) -> str:
@@ -53,7 +53,7 @@ def claim_of(body: Mapping[str, Any] | None, default_namespace: str) -> Claim:
     if not isinstance(metadata, Mapping):
         return Claim()
     name, namespace = metadata.get("name"), metadata.get("namespace") or default_namespace
-    if not isinstance(name, str) or not _NAME.match(name) or not isinstance(namespace, str):
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or not isinstance(namespace, str):
         return Claim()
     return Claim(namespace, name)
 

@@ -20,6 +20,8 @@ CLAIM_CASES: list[tuple[str, dict[str, Any] | None, Claim]] = [
     ("metadata is a list", {"metadata": ["phi"]}, Claim()),
     ("no name", {"metadata": {"namespace": "team-a"}}, Claim()),
     ("a name Kubernetes refuses", {"metadata": {"name": "Phi"}}, Claim()),
+    # Python's `$` also matches before a final newline: the name must match whole.
+    ("a name with a trailing newline", {"metadata": {"name": "phi\n"}}, Claim()),
     ("a namespace that is no string", {"metadata": {"name": "phi", "namespace": 3}}, Claim()),
     ("name only", {"metadata": {"name": "phi"}}, Claim("ml", "phi")),
     ("empty namespace", {"metadata": {"name": "phi", "namespace": ""}}, Claim("ml", "phi")),
