@@ -26,6 +26,7 @@ _KINDS = {
     "Cluster": "cluster.schema.json",
     "Preset": "preset.schema.json",
     "GPUCatalog": "gpu-catalog.schema.json",
+    "RAGEngine": "ragengine.schema.json",
 }
 
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import helm_python as helm
 
+from controller.core.ragrelease import RAG_CHART
 from controller.core.releases import INFERENCE_CHART, TUNING_CHART, DesiredRelease, plain
 
-WORKLOAD_CHARTS = (INFERENCE_CHART, TUNING_CHART)
+WORKLOAD_CHARTS = (INFERENCE_CHART, TUNING_CHART, RAG_CHART)
 _DOCUMENT_SEPARATOR = re.compile(r"\n---[ \t]*(?=\n|$)")
 
 

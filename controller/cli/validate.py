@@ -20,6 +20,7 @@ from controller.adapters.files import read_paths
 from controller.adapters.localcatalog import local_catalog, presets_beside
 from controller.core.findings import Finding, Severity
 from controller.core.layout import CLUSTER_FILE
+from controller.core.ragengines import RAGEngine
 from controller.core.validation import Report, WorkspaceResult, validate_files
 
 
@@ -140,8 +141,21 @@ def _label(finding: Finding) -> str:
 
 
 def _summary(result: WorkspaceResult) -> str:
-    p = result.placement
-    if result.workspace is None or p is None:
+    p, spec = result.placement, result.workspace
+    if isinstance(spec, RAGEngine):
+        where = "CPU nodes" if p is None else f"pool {p.pool.name} ({p.gpu}), 1 GPU"
+        answers = (
+            f"answers through Workspace {result.inference.workspace} ({result.inference.model})"
+            if result.inference is not None
+            else f"answers through {spec.inference_url}"
+            if spec.inference_url
+            else "retrieval only"
+        )
+        return (
+            f"{result.cluster}/{result.namespace}/{spec.name}: RAGEngine, embedding "
+            f"{spec.embedding_model} on {where}, {answers}"
+        )
+    if spec is None or p is None:
         return ""
     if p.inference is not None:
         size = p.inference
@@ -149,10 +163,10 @@ def _summary(result: WorkspaceResult) -> str:
         if size.capped:
             detail += f" (capped from {size.requested_max_model_len})"
     else:
-        detail = f"{result.workspace.tuning.method if result.workspace.tuning else ''} tuning"
+        detail = f"{spec.tuning.method if spec.tuning else ''} tuning"
     preset = result.preset.name if result.preset else "?"
     return (
-        f"{result.cluster}/{result.namespace}/{result.workspace.name}: {preset} on pool "
+        f"{result.cluster}/{result.namespace}/{spec.name}: {preset} on pool "
         f"{p.pool.name} ({p.gpu}), {p.replicas} x {p.gpus_per_replica} GPU, {detail}"
     )
 
@@ -174,11 +188,14 @@ def write_text(
     counts: dict[Severity, int] = defaultdict(int)
     for finding in report.findings:
         counts[finding.severity] += 1
-    valid = sum(1 for r in results if r.valid)
+    valid = sum(1 for r in results if r.valid and not isinstance(r.workspace, RAGEngine))
+    rags = sum(1 for r in results if r.valid and isinstance(r.workspace, RAGEngine))
     clusters = len(report.clusters)
     scope = (
         f"{report.files} files, {clusters} cluster{'s' * (clusters != 1)}, {valid} valid Workspaces"
     )
+    if rags:
+        scope += f", {rags} valid RAGEngine{'s' * (rags != 1)}"
     if counts[Severity.ERROR]:
         out.write(
             f"FAIL {counts[Severity.ERROR]} errors, {counts[Severity.WARNING]} warnings ({scope})\n"
@@ -243,6 +260,7 @@ def report_json(report: Report, pools: list[tuple[str, int, int]]) -> dict[str, 
                 "cluster": r.cluster,
                 "namespace": r.namespace,
                 "name": r.workspace.name if r.workspace else None,
+                "kind": r.workspace.kind if r.workspace else None,
                 "preset": r.preset.name if r.preset else None,
                 "valid": r.valid,
                 "placement": placement(r),
