@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -188,20 +189,24 @@ def write_text(
     counts: dict[Severity, int] = defaultdict(int)
     for finding in report.findings:
         counts[finding.severity] += 1
-    valid = sum(1 for r in results if r.valid and not isinstance(r.workspace, RAGEngine))
-    rags = sum(1 for r in results if r.valid and isinstance(r.workspace, RAGEngine))
     clusters = len(report.clusters)
     scope = (
-        f"{report.files} files, {clusters} cluster{'s' * (clusters != 1)}, {valid} valid Workspaces"
+        f"{report.files} files, {clusters} cluster{'s' * (clusters != 1)}, {valid_specs(results)}"
     )
-    if rags:
-        scope += f", {rags} valid RAGEngine{'s' * (rags != 1)}"
     if counts[Severity.ERROR]:
         out.write(
             f"FAIL {counts[Severity.ERROR]} errors, {counts[Severity.WARNING]} warnings ({scope})\n"
         )
     else:
         out.write(f"PASS {counts[Severity.WARNING]} warnings ({scope})\n")
+
+
+def valid_specs(results: Iterable[WorkspaceResult]) -> str:
+    """``N valid Workspaces``, and ``, M valid RAGEngines`` when there are any."""
+    valid = [r.workspace for r in results if r.valid]
+    rags = sum(1 for spec in valid if isinstance(spec, RAGEngine))
+    text = f"{len(valid) - rags} valid Workspaces"
+    return text + (f", {rags} valid RAGEngine{'s' * (rags != 1)}" if rags else "")
 
 
 def pool_usage(report: Report) -> list[tuple[str, int, int]]:

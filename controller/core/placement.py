@@ -197,7 +197,7 @@ def _explicit_pools(ws: Placeable, cluster: Cluster) -> tuple[list[NodePool] | N
             return None, [
                 at(
                     doc,
-                    ("resource", "instanceType"),
+                    (*ws.resource_field, "instanceType"),
                     f"no node pool of cluster {cluster.name} has instance type "
                     f"{ws.instance_type!r}{did_you_mean(ws.instance_type, known)}; "
                     f"pools: {listing}",

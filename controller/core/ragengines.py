@@ -13,15 +13,17 @@ no tolerations or nodeSelector: its pods go where ``compute.instanceType`` says.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from controller.core.documents import Document
 from controller.core.findings import Finding, Severity, at, did_you_mean
 from controller.core.specs import ANNOTATION_PREFIX, Toleration
 
+#: The host and port of an http(s) URL (the schema admits no other); urllib is I/O's, not core's.
+_AUTHORITY = re.compile(r"^https?://(?:[^@/?#]*@)?(?P<host>[^:/?#]*)(?::(?P<port>[0-9]+))?", re.I)
 #: Where the inference chart's Service listens (charts/workspace-inference values service.port).
 INFERENCE_SERVICE_PORT = 80
 
@@ -152,7 +154,7 @@ def service_named(url: str, namespace: str, namespaces: tuple[str, ...]) -> tupl
     ``name.ns.svc`` and ``name.ns.svc.<cluster domain>``. ``name.ns`` counts only where
     ``ns`` is a namespace of this cluster (``example.com`` is a host on the internet).
     """
-    host = urlsplit(url).hostname or ""
+    host, _ = _authority(url)
     parts = host.split(".")
     if len(parts) == 1 and parts[0]:
         return namespace, parts[0]
@@ -213,7 +215,7 @@ def resolve_inference(
                 code="inference",
             )
         ]
-    port = urlsplit(url).port
+    _, port = _authority(url)
     findings = []
     if port is not None and port != INFERENCE_SERVICE_PORT:
         findings.append(
@@ -238,3 +240,11 @@ def resolve_inference(
             )
         )
     return InferenceTarget(ns, service, ws.model, length), findings
+
+
+def _authority(url: str) -> tuple[str, int | None]:
+    match = _AUTHORITY.match(url)
+    if match is None:
+        return "", None
+    port = match.group("port")
+    return match.group("host").lower().rstrip("."), int(port) if port else None
