@@ -14,7 +14,7 @@ no tolerations or nodeSelector: its pods go where ``compute.instanceType`` says.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -180,11 +180,15 @@ def resolve_inference(
     namespace: str,
     namespaces: tuple[str, ...],
     workspaces: Mapping[tuple[str, str], ServedWorkspace],
+    *,
+    maybe: Callable[[str, str], str] = lambda namespace, name: "",
 ) -> tuple[InferenceTarget | None, list[Finding]]:
     """The Workspace of this cluster the inference URL names, or why it names none that serves.
 
     A URL to a host outside the cluster, or to a namespace modelsync does not manage here,
     is taken as written. One into a managed namespace must name a Workspace that serves.
+    ``maybe(namespace, name)`` says why an invalid file may define the Workspace (else
+    ``""``): the engine then waits for that file, invalid too, and its release is kept.
     """
     url = rag.inference_url
     if not url:
@@ -195,6 +199,16 @@ def resolve_inference(
     where = ("spec", "inferenceService", "url")
     ns, service = named
     ws = workspaces.get(named)
+    held = maybe(ns, service) if ws is None else ""
+    if held:
+        return None, [
+            at(
+                rag.document,
+                where,
+                f"names Workspace {ns}/{service}, which cannot be read now ({held})",
+                code="inference",
+            )
+        ]
     if ws is None:
         names = [name for (n, name) in workspaces if n == ns]
         return None, [

@@ -372,11 +372,17 @@ def _resolve_inference(cluster: Cluster, results: list[WorkspaceResult]) -> list
             model = r.preset.name if r.preset is not None else ""
             length = sizing.max_model_len if sizing is not None else None
             served[(r.namespace, ws.name)] = ServedWorkspace(ws.name, ws.kind, model, length)
+    # A broken file may be the Workspace a URL names: the engine waits for it (ragengines.py).
+    broken = claims_of([(r.path, r.claim) for r in results if r.claim is not None])
     out = []
     for r in results:
         if isinstance(r.workspace, RAGEngine) and r.cluster is not None:
             target, findings = resolve_inference(
-                r.workspace, r.namespace, cluster.namespaces, served
+                r.workspace,
+                r.namespace,
+                cluster.namespaces,
+                served,
+                maybe=lambda ns, name: broken.holder(ns, name, ""),
             )
             out.append(replace(r, inference=target, findings=(*r.findings, *findings)))
         else:

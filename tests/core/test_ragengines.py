@@ -247,3 +247,15 @@ def test_a_removed_rag_engine_is_pruned_and_a_broken_one_is_kept(validate: Valid
     [docs] = steps.steps
     assert (docs.state, docs.action) == (ReleaseState.HELD, Action.NONE)
     assert "clusters/test/rag.yaml is invalid" in docs.reason
+
+
+def test_an_engine_whose_workspace_is_in_a_broken_file_waits_for_it(validate: Validate) -> None:
+    report = validate(
+        {
+            "clusters/test/phi.yaml": "kind: Workspace\nmetadata: [\n",
+            "clusters/test/rag.yaml": rag(answered_by("http://phi/v1")),
+        }
+    )
+    finding = next(f for f in errors(report) if f.file == "clusters/test/rag.yaml")
+    assert "cannot be read now (clusters/test/phi.yaml cannot be read" in finding.message
+    assert desired_releases(report.clusters[0], VERSIONS) == []  # its release is kept as is
