@@ -8,34 +8,8 @@ from pathlib import Path
 import pytest
 
 from controller.cli.main import main
+from tests.cli.clonedrepo import commit, run
 from tests.support.gitserver import git
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of this repository's clusters/ as the first commit of a new repository."""
-    root = tmp_path / "clusters-repo"
-    for path in (REPO / "clusters").rglob("*.yaml"):
-        target = root / path.relative_to(REPO)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(path.read_bytes())
-    git("init", "-q", "-b", "main", str(root))
-    commit(root, "initial")
-    monkeypatch.chdir(root)
-    return root
-
-
-def commit(root: Path, message: str) -> str:
-    git("add", "-A", cwd=root)
-    git("commit", "-q", "-m", message, cwd=root)
-    return git("rev-parse", "HEAD", cwd=root)
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main(list(args))
-    return code, capsys.readouterr().out
 
 
 def test_sync_twice_then_status(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
