@@ -75,7 +75,9 @@ def test_node_pools_added_changed_and_removed(
     assert "-    nvidia.com/gpu: '3'\n" in change["diff"]
     assert "+    nvidia.com/gpu: '4'\n" in change["diff"]
 
-    cluster.write_text(cluster.read_text().replace(AUTO_POOL.replace("maxNodes: 3", "maxNodes: 4"), ""))
+    cluster.write_text(
+        cluster.read_text().replace(AUTO_POOL.replace("maxNodes: 3", "maxNodes: 4"), "")
+    )
     commit(repo, "drop a10-burst")
     code, out = run(capsys, "diff", "--base", "HEAD~1", "--format", "markdown")
     assert "| - | dev | `NodePool/a10-burst` | karpenter.sh/v1 | removed |" in out
