@@ -21,7 +21,7 @@ import yaml
 
 from controller.adapters.bundled import load_bundle
 from controller.core.documents import SourceFile
-from controller.core.releases import DesiredRelease, desired_releases
+from controller.core.releases import LABEL_WORKSPACE, DesiredRelease, desired_releases
 from controller.core.validation import validate_files
 from controller.engine.settings import SettingsError, duration
 from tests.charts.rendering import (
@@ -117,7 +117,8 @@ def example_releases() -> list[DesiredRelease]:
     ]
     report = validate_files(files, schemas=bundle.schemas, catalog=bundle.catalog)
     versions = {
-        name: str(chart(name).version) for name in ("workspace-inference", "workspace-tuning")
+        name: str(chart(name).version)
+        for name in ("workspace-inference", "workspace-tuning", "workspace-rag")
     }
     return [r for result in report.clusters for r in desired_releases(result, versions)]
 
@@ -125,8 +126,12 @@ def example_releases() -> list[DesiredRelease]:
 EXAMPLE_RELEASES = example_releases()
 
 
-def test_the_example_clusters_use_both_workload_charts() -> None:
-    assert {r.chart for r in EXAMPLE_RELEASES} == {"workspace-inference", "workspace-tuning"}
+def test_the_example_clusters_use_every_workload_chart() -> None:
+    assert {r.chart for r in EXAMPLE_RELEASES} == {
+        "workspace-inference",
+        "workspace-tuning",
+        "workspace-rag",
+    }
 
 
 @pytest.mark.parametrize("release", EXAMPLE_RELEASES, ids=lambda r: f"{r.chart}:{r.name}")
@@ -138,7 +143,9 @@ def test_charts_render_what_the_controller_produces(release: DesiredRelease) -> 
     for obj in out.objects:
         for version in KUBE_VERSIONS:
             validate(obj, version)
-        assert obj["metadata"]["labels"]["modelsync.dev/workspace"] == release.workspace
+        # The RAG chart labels its objects with the RAGEngine (its name, as the release's).
+        own = "modelsync.dev/ragengine" if release.chart == "workspace-rag" else LABEL_WORKSPACE
+        assert obj["metadata"]["labels"][own] == release.workspace
         assert obj["metadata"]["labels"]["modelsync.dev/cluster"] == release.cluster
 
 
