@@ -167,7 +167,11 @@ def _header(change: Change) -> str:
 
 
 def _object_header(change: ObjectChange) -> str:
-    return f"{_SIGN[change.kind]} {change.ref}  {change.api_version}  {change.kind}"
+    line = f"{_SIGN[change.kind]} {change.ref}  {change.api_version}  {change.kind}"
+    if change.kind is ChangeKind.REMOVED and change.object_kind == "NodePool":
+        # Deleting a NodePool drains its nodes: the helm target reports it, never deletes.
+        line += " (hydrate removes its file; the helm target reports it and keeps it)"
+    return line
 
 
 def _body(change: Change, manifests: Manifests) -> str:

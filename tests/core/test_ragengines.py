@@ -18,7 +18,7 @@ from controller.core.releases import (
     desired_releases,
 )
 from controller.core.validation import Report, WorkspaceResult
-from tests.core.conftest import Validate, workspace
+from tests.core.conftest import CLUSTER, Validate, workspace
 
 PHI = "resource: {instanceType: Standard_NC24ads_A100_v4}\n" + (
     "inference:\n  preset: {name: phi-3.5-mini-instruct}\n"
@@ -259,3 +259,16 @@ def test_an_engine_whose_workspace_is_in_a_broken_file_waits_for_it(validate: Va
     finding = next(f for f in errors(report) if f.file == "clusters/test/rag.yaml")
     assert "cannot be read now (clusters/test/phi.yaml cannot be read" in finding.message
     assert desired_releases(report.clusters[0], VERSIONS) == []  # its release is kept as is
+
+
+def test_the_clusters_rag_chart_values_lie_under_modelsyncs(validate: Validate) -> None:
+    cluster = CLUSTER + (
+        "  charts:\n    values:\n      workspace-rag:\n"
+        "        retrieval: {defaultTopK: 3}\n        embedding: {device: cuda, batchSize: 8}\n"
+    )
+    report = validate({"clusters/test/cluster.yaml": cluster, "clusters/test/rag.yaml": rag(LOCAL)})
+    assert errors(report) == []
+    [release] = desired_releases(report.clusters[0], VERSIONS)
+    assert release.values["retrieval"] == {"defaultTopK": 3}
+    assert release.values["embedding"]["batchSize"] == 8
+    assert release.values["embedding"]["device"] == "cpu"  # modelsync's placement wins
