@@ -126,7 +126,7 @@ def _capacity_for(report: Report, wanted: set[str]) -> list[Finding]:
     for w in results:
         finding = full.get(pool_of.get(w.path, ("", "")))
         if w.path in wanted and finding is not None and finding.file != w.path and w.workspace:
-            where = w.workspace.document.locate(("resource",))
+            where = w.workspace.document.locate(w.workspace.resource_field)
             extra.append(replace(finding, file=w.path, line=where.line, column=where.column))
     return extra
 
