@@ -231,3 +231,36 @@ def test_what_the_controller_makes_of_a_rag_engine_on_a_gpu_pool_renders_there()
     assert 'inferenceModel: "qwen2.5-coder-32b-instruct"' in config
     assert 'embeddingDevice: "cuda"' in config
     assert "contextWindow: 16384" in config
+
+
+def test_the_service_accepts_what_the_controller_renders_for_devs_rag_engine(
+    tmp_path: Path,
+) -> None:
+    bundle = load_bundle()
+    files = [
+        SourceFile(str(path.relative_to(REPO_ROOT)), data=path.read_bytes())
+        for path in sorted((REPO_ROOT / "clusters" / "dev").glob("*.yaml"))
+    ]
+    report = validate_files(files, schemas=bundle.schemas, catalog=bundle.catalog)
+    versions = {"workspace-inference": "0.1.0", "workspace-tuning": "0.1.0", CHART: "0.1.0"}
+    [release] = [r for r in desired_releases(report.clusters[0], versions) if r.chart == CHART]
+    assert release.name == "docs-rag"
+    out = render(CHART, json.loads(json.dumps(release.values)), release=release.name)
+    path = tmp_path / "rag.yaml"
+    path.write_text(configmap_text(out, "rag.yaml"), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "modelsync_runtime.rag.cli", "--config", str(path), "--check"],
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "presets" / "runtime")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    assert config["embeddingModel"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert config["embeddingDevice"] == "cpu"
+    assert (
+        config["inferenceUrl"] == "http://phi-4-mini.ml-dev.svc.cluster.local/v1/chat/completions"
+    )
+    assert config["inferenceModel"] == "phi-4-mini-instruct"
+    assert config["contextWindow"] == 8192
