@@ -119,7 +119,8 @@ def test_each_managed_namespace_gets_a_role_and_binding() -> None:
 def test_managed_namespace_role_covers_everything_the_workload_charts_render() -> None:
     kinds = {
         obj["kind"]
-        for item in [*scenarios("workspace-inference"), *scenarios("workspace-tuning")]
+        for name in ("workspace-inference", "workspace-tuning", "workspace-rag")
+        for item in scenarios(name)
         for obj in render(item.chart, item.values, release=item.release).objects
     }
     assert kinds <= set(WORKLOAD_RESOURCES), "a workload chart renders a kind RBAC does not know"
