@@ -88,8 +88,10 @@ def _row(workspace: Mapping[str, Any]) -> dict[str, Any]:
         "state": state,
         "reason": reason,
         "revision": workspace.get("revision"),
-        # Ready's message is the last error while it is not Ready, and news otherwise.
-        "error": "" if state == "ok" else str(workspace.get("message") or ""),
+        # Ready's message is the last error while it is not Ready (and not merely suspended).
+        "error": ""
+        if state == "ok" or workspace.get("suspended")
+        else str(workspace.get("message") or ""),
     }
 
 

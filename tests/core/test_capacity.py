@@ -108,5 +108,6 @@ def test_assignments_are_keyed_like_status_rows_and_invalid_ones_have_no_pool(
 def test_a_cluster_file_that_did_not_validate_has_no_pools(validate: Validate) -> None:
     report = validate({"clusters/test/cluster.yaml": "kind: Cluster\n"})
     cluster = report.cluster("test")
-    assert cluster is not None and cluster.cluster is None
+    assert cluster is not None
+    assert cluster.cluster is None
     assert cluster_usage(cluster) == ()
