@@ -1,4 +1,5 @@
-"""The status page at ``/`` over HTTP: headers, escaping, redaction and the empty state.
+"""The status page at ``/``: headers, escaping, redaction, the empty state, and the words
+that carry what colour shows (an overcommitted pool, a suspended row).
 
 An in-process controller (hydrate target) follows a repository served by a real
 ``git daemon``; the page is fetched with a plain HTTP client. How it looks and reads in a
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.engine import page
 from tests.support.controllerhttp import CLUSTER, Running, serving, workspace
 from tests.support.gitserver import GitDaemon, OriginRepo
 
@@ -77,3 +79,29 @@ def test_values_from_git_are_escaped_and_secrets_redacted(running: Running) -> N
     assert "unknown preset &#39;***&#39;" in html
     assert '<th scope="row">default/phi</th>' in html
     assert 'value="1" aria-label="l4: 1 of 4 GPUs used"' in html
+
+
+def test_an_overcommitted_pool_says_so_in_words_and_a_suspended_row_shows_no_error() -> None:
+    html = page.render(
+        {
+            "cluster": "edge",
+            "leader": False,
+            "lastPass": {"skipped": "commit unchanged"},
+            "workspaces": [
+                {
+                    "namespace": "ml",
+                    "name": "paused",
+                    "ready": "True",
+                    "suspended": True,
+                    "reason": "Suspended",
+                    "message": "reconciliation suspended",
+                }
+            ],
+            "pools": [{"name": "l4", "gpu": "L4", "usedGpus": 5, "totalGpus": 4}],
+        }
+    )
+    assert "125% over capacity" in html
+    assert 'max="4" low="3.0" high="3.6" optimum="0" value="5"' in html
+    assert "reconciliation suspended" not in html
+    assert "<dd>standby</dd>" in html
+    assert "nothing to do (commit unchanged)" in html
