@@ -124,7 +124,7 @@ def load(url: str, tools: Path) -> dict[str, Any]:
     return result
 
 
-def test_the_status_page_in_chromium(controller: Running, browser_tools: Path) -> None:
+def test_the_status_page_in_chromium(browser_tools: Path, controller: Running) -> None:
     page = load(controller.url + "/", browser_tools)
 
     assert page["status"] == 200
