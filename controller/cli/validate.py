@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from controller.adapters.bundled import load_bundle
 from controller.adapters.files import read_paths
 from controller.adapters.localcatalog import local_catalog, presets_beside
+from controller.core.capacity import cluster_usage
 from controller.core.findings import Finding, Severity
 from controller.core.layout import CLUSTER_FILE
 from controller.core.ragengines import RAGEngine
@@ -210,20 +211,11 @@ def valid_specs(results: Iterable[WorkspaceResult]) -> str:
 
 
 def pool_usage(report: Report) -> list[tuple[str, int, int]]:
-    rows = []
-    for cluster in report.clusters:
-        if cluster.cluster is None:
-            continue
-        for pool in cluster.cluster.node_pools:
-            used = sum(
-                w.placement.gpus
-                for w in cluster.workspaces
-                if w.valid and w.placement is not None and w.placement.pool.name == pool.name
-            )
-            rows.append(
-                (f"{cluster.name}/{pool.name}", used, pool.gpus_per_node * pool.node_capacity)
-            )
-    return rows
+    return [
+        (f"{cluster.name}/{pool.name}", pool.used, pool.total)
+        for cluster in report.clusters
+        for pool in cluster_usage(cluster)
+    ]
 
 
 def report_json(report: Report, pools: list[tuple[str, int, int]]) -> dict[str, Any]:

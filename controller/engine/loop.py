@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from controller.core.capacity import Assignment
 from controller.core.redaction import redact, redact_data
 from controller.core.status import Event
 from controller.engine.metrics import Metrics
@@ -216,7 +217,18 @@ class Controller:
                     "stalled": s.stalled,
                     "since": s.since,
                     "conditions": s.conditions(),
+                    **_placement(self.syncer.assignments.get(s.key)),
                 }
                 for s in sorted(self.syncer.statuses.values(), key=lambda s: s.key)
             ],
+            "pools": [
+                {"name": p.name, "gpu": p.gpu, "usedGpus": p.used, "totalGpus": p.total}
+                for p in self.syncer.pools
+            ],
         }
+
+
+def _placement(assignment: Assignment | None) -> dict[str, Any]:
+    if assignment is None:
+        return {"model": "", "pool": "", "gpus": None}
+    return {"model": assignment.model, "pool": assignment.pool, "gpus": assignment.gpus}

@@ -1,7 +1,8 @@
 """The controller's HTTP endpoints: a werkzeug WSGI app served by waitress.
 
 ``/healthz`` (the loop is alive), ``/readyz`` (the first pass ran, or this replica is a
-standby), ``/metrics`` (Prometheus), ``/status`` (JSON), ``POST /webhook/github`` (HMAC
+standby), ``/metrics`` (Prometheus), ``/status`` (JSON), ``/`` (the same status as an HTML
+page, ``page.py``), ``POST /webhook/github`` (HMAC
 SHA-256 signed push events) and ``POST /webhook/generic`` (bearer token). Webhooks only
 wake the loop; the pass itself always runs on the loop's thread.
 
@@ -39,12 +40,14 @@ from controller.core.webhooks import (
     github_decision,
     token_valid,
 )
+from controller.engine import page
 from controller.engine.loop import Controller
 
 log = logging.getLogger(__name__)
 _PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+_HTML = "text/html; charset=utf-8"
 #: Endpoint names an App can serve: the internal ones and the webhooks.
-INTERNAL = ("healthz", "readyz", "metrics", "status")
+INTERNAL = ("healthz", "readyz", "metrics", "status", "page")
 WEBHOOKS = ("github", "generic")
 ENDPOINTS = INTERNAL + WEBHOOKS
 _RULES = {
@@ -52,6 +55,7 @@ _RULES = {
     "readyz": ("/readyz", "GET"),
     "metrics": ("/metrics", "GET"),
     "status": ("/status", "GET"),
+    "page": ("/", "GET"),
     "github": ("/webhook/github", "POST"),
     "generic": ("/webhook/generic", "POST"),
 }
@@ -127,6 +131,10 @@ class App:
         return Response(
             json.dumps(self.controller.snapshot(), indent=1), 200, content_type="application/json"
         )
+
+    def on_page(self, _: Request) -> Response:
+        html = page.render(self.controller.snapshot())
+        return Response(html, 200, headers=dict(page.HEADERS), content_type=_HTML)
 
     def on_github(self, request: Request) -> Response:
         if not self.secrets.github:

@@ -24,6 +24,7 @@ from typing import Any
 
 from controller.adapters.charts import ChartSource
 from controller.adapters.gitsource import GitError
+from controller.core.capacity import Assignment, PoolUsage, assignments, cluster_usage
 from controller.core.catalog import Catalog
 from controller.core.documents import SourceFile
 from controller.core.localpresets import presets_dir_for, with_local_presets
@@ -115,6 +116,9 @@ class Syncer:
         self.commit = ""  # last commit a full pass completed on
         self.statuses: dict[tuple[str, str], WorkspaceStatus] = {}
         self.desired: list[DesiredRelease] = []
+        # What the status page shows beside the statuses, from the same pass.
+        self.pools: tuple[PoolUsage, ...] = ()
+        self.assignments: Mapping[tuple[str, str], Assignment] = {}
         self._last_full = float("-inf")
         # The cluster file's maxPruneRatio at the last commit applied without a refused
         # prune: a commit cannot loosen the limit that guards it (prune_limit).
@@ -238,6 +242,8 @@ class Syncer:
         error = ""
         if not dry_run:
             self.statuses = {s.key: s for s in statuses}
+            self.pools = cluster_usage(report)
+            self.assignments = assignments(report)
             error = self._finish(commit, statuses, the_plan, len(results), may_act)
         if not error and not dry_run:
             self.desired, self._last_full = desired, started

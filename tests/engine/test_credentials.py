@@ -1,4 +1,4 @@
-"""No credential in any log line, /status, metric or Event of the controller.
+"""No credential in any log line, /status, status page, metric or Event of the controller.
 
 `modelsync run` runs as a subprocess against the token-checking ``git http-backend`` on
 127.0.0.1 with credentials written into the repository URL (the two forms people use),
@@ -73,13 +73,15 @@ def test_a_credential_in_the_repo_url_never_leaves_the_process(
         wait_for(lambda: failed_twice(client), timeout=30)
         shown = json.dumps(status(client))
         metrics = client.get("/metrics")[1].decode()
+        page = client.get("/")[1].decode()
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
     assert "authentication failed" in shown  # the failure is reported, only not the secret
     assert "pass failed" in err
     assert "modelsync_reconcile" in metrics
-    for text in (shown, metrics, err):
+    assert "failed: fetch failed" in page  # the status page shows the failure too
+    for text in (shown, metrics, page, err):
         assert SECRET not in text
     assert redact(url) in err  # the start-up line names the repository, credential hidden
 

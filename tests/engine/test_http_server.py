@@ -114,10 +114,10 @@ def test_a_webhook_listener_serves_the_webhooks_alone(running: Running, tmp_path
     body = json.dumps({"ref": "refs/heads/main"}).encode()
     signed = {"X-GitHub-Event": "push", "X-Hub-Signature-256": github_signature(SECRET, body)}
     try:
-        assert [outside.get(p)[0] for p in ("/status", "/metrics", "/healthz")] == [404] * 3
+        assert [outside.get(p)[0] for p in ("/status", "/metrics", "/healthz", "/")] == [404] * 4
         assert outside.post("/webhook/github", body, signed)[0] == 202
         assert inside.post("/webhook/github", body, signed)[0] == 404
-        assert [inside.get(p)[0] for p in ("/status", "/metrics")] == [200, 200]
+        assert [inside.get(p)[0] for p in ("/status", "/metrics", "/")] == [200] * 3
     finally:
         for server in (internal, webhooks):
             server.stop()
