@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
+from controller.core.capacity import Assignment, assignments, cluster_usage
 from controller.core.claims import source_id
 from controller.core.findings import Finding, Severity
 from controller.core.planning import Action, ObservedRelease, ReleaseState, plan
@@ -272,3 +273,15 @@ def test_the_clusters_rag_chart_values_lie_under_modelsyncs(validate: Validate) 
     assert release.values["retrieval"] == {"defaultTopK": 3}
     assert release.values["embedding"]["batchSize"] == 8
     assert release.values["embedding"]["device"] == "cpu"  # modelsync's placement wins
+
+
+def test_the_status_page_shows_a_rag_engines_embedding_model_and_pool(validate: Validate) -> None:
+    on_gpu = rag("compute: {instanceType: Standard_NC24ads_A100_v4}\n" + LOCAL, name="gpu")
+    report = validate(
+        {"clusters/test/cpu.yaml": rag(LOCAL, name="cpu"), "clusters/test/gpu.yaml": on_gpu}
+    )
+    rows = assignments(report.clusters[0])
+    assert rows[("default", "cpu")] == Assignment("BAAI/bge-small-en-v1.5")
+    assert rows[("default", "gpu")] == Assignment("BAAI/bge-small-en-v1.5", "a100", 1)
+    [a100] = [p for p in cluster_usage(report.clusters[0]) if p.name == "a100"]
+    assert a100.used == 1
