@@ -156,6 +156,8 @@ def service_named(url: str, namespace: str, namespaces: tuple[str, ...]) -> tupl
     """
     host, _ = _authority(url)
     parts = host.split(".")
+    if host == "localhost":  # a sidecar of the RAG pod, not a Service
+        return None
     if len(parts) == 1 and parts[0]:
         return namespace, parts[0]
     if len(parts) == 2 and parts[1] in namespaces:

@@ -174,7 +174,13 @@ def test_an_inference_url_naming_a_tuning_workspace_is_an_error(validate: Valida
 
 
 def test_hosts_outside_the_clusters_namespaces_are_taken_as_written(validate: Validate) -> None:
-    for url in ("https://api.example.com/v1", "http://llm.other-team.svc/v1", "http://x.com/v1"):
+    for url in (
+        "https://api.example.com/v1",
+        "http://llm.other-team.svc/v1",
+        "http://x.com/v1",
+        "http://localhost:8000/v1",
+        "http://10.0.0.7/v1",
+    ):
         report = validate({"clusters/test/rag.yaml": rag(answered_by(url))})
         assert errors(report) == [], url
         assert result_of(report, "clusters/test/rag.yaml").inference is None
@@ -285,3 +291,16 @@ def test_the_status_page_shows_a_rag_engines_embedding_model_and_pool(validate: 
     assert rows[("default", "gpu")] == Assignment("BAAI/bge-small-en-v1.5", "a100", 1)
     [a100] = [p for p in cluster_usage(report.clusters[0]) if p.name == "a100"]
     assert a100.used == 1
+
+
+def test_an_inference_url_on_another_port_than_the_services_is_an_error(
+    validate: Validate,
+) -> None:
+    report = validate(
+        {
+            "clusters/test/phi.yaml": workspace(PHI, name="phi"),
+            "clusters/test/rag.yaml": rag(answered_by("http://phi.default.svc:5000/v1")),
+        }
+    )
+    [finding] = errors(report)
+    assert finding.message == "Workspace default/phi's Service listens on port 80, not 5000"
