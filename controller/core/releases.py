@@ -14,14 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from controller.core.chartpolicy import INFERENCE_CHART, TUNING_CHART
 from controller.core.claims import source_id
 from controller.core.placement import Placement, inference_options
 from controller.core.specs import Cluster, Workspace
 from controller.core.trainingconfig import default_config, merge, sections_of
 from controller.core.validation import ClusterResult, WorkspaceResult
 
-INFERENCE_CHART = "workspace-inference"
-TUNING_CHART = "workspace-tuning"
 #: Helm's limit on release names (it stores them in Secret names and labels).
 MAX_RELEASE_NAME = 53
 
