@@ -41,6 +41,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--explain", action="store_true", help="print the GPU sizing arithmetic of every Workspace"
     )
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        metavar="FILE",
+        help="the controller's config file (or one holding only policy:) whose chart policy "
+        "applies; default: the strict defaults the controller chart installs",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -50,12 +57,21 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"modelsync validate: no such file or directory: {missing[0]}", file=sys.stderr)
         return 2
+    policy = None
+    if args.policy is not None:
+        from controller.engine.settings import SettingsError, chart_policy, load_settings
+
+        try:
+            policy = chart_policy(load_settings(args.policy))
+        except SettingsError as e:
+            print(f"modelsync validate: --policy: {e}", file=sys.stderr)
+            return 2
     bundle = load_bundle()
     expanded, wanted = in_context(paths)
     files = read_paths(expanded, Path.cwd())
     local = local_catalog(bundle, presets_beside(paths[0]), Path.cwd())
     full = validate_files(
-        files, schemas=bundle.schemas, catalog=local.catalog, cluster=args.cluster
+        files, schemas=bundle.schemas, catalog=local.catalog, cluster=args.cluster, policy=policy
     )
     if not full.clusters and not full.errors:
         # Nothing found is not a pass: a CI step pointed at the wrong folder must go red.
@@ -65,6 +81,13 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if any(c.cluster is not None and c.cluster.charts.get("values") for c in full.clusters):
+        from controller.adapters.charts import ChartSource  # the Helm SDK, only when needed
+        from controller.cli.rendercheck import rendered_findings
+
+        rendered = rendered_findings(full, ChartSource(bundle.charts_dir, policy=policy))
+        ordered = sorted((*full.findings, *rendered), key=lambda f: (f.file, f.line, f.column))
+        full = replace(full, findings=tuple(ordered))
     pools = pool_usage(full)  # pools are the whole cluster's, even when one file is asked about
     report = focus(full, wanted)
     report = replace(report, findings=(*local.findings, *report.findings))

@@ -49,6 +49,9 @@ class DesiredRelease:
     digest: str
     source: str
     suspended: bool = False
+    #: The cluster file's chart source (allowed by the controller's policy); "" = the
+    #: controller's own (bundled, or its configured repository).
+    repository: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -73,9 +76,12 @@ def release_name(workspace: str) -> str:
     return f"{workspace[: MAX_RELEASE_NAME - 9].rstrip('-')}-{suffix}"
 
 
-def values_digest(chart: str, version: str, values: Mapping[str, Any]) -> str:
+def values_digest(chart: str, version: str, values: Mapping[str, Any], repository: str = "") -> str:
+    # The source counts only when named, so releases from the controller's own charts keep
+    # the digests they were applied with.
+    where = {"repository": repository} if repository else {}
     payload = json.dumps(
-        {"chart": chart, "version": version, "values": values},
+        {"chart": chart, "version": version, "values": values} | where,
         sort_keys=True,
         separators=(",", ":"),
     )
@@ -143,6 +149,7 @@ def desired_release(
     else:
         ours = common | _inference_values(ws, cluster, placement, preset.vllm_extra_args)
     values = deep_merge(cluster.charts.get("values", {}).get(chart, {}), ours)
+    repository = str(cluster.charts.get("repository") or "")
     return DesiredRelease(
         name=release_name(ws.name),
         namespace=result.namespace,
@@ -151,9 +158,10 @@ def desired_release(
         chart=chart,
         chart_version=version,
         values=values,
-        digest=values_digest(chart, version, values),
+        digest=values_digest(chart, version, values, repository),
         source=result.path,
         suspended=ws.suspended,
+        repository=repository,
     )
 
 
