@@ -93,6 +93,13 @@ def test_the_rendered_server_schedules_only_onto_the_fake_gpu_worker() -> None:
     assert vllm["image"] == layout.INFERENCE_IMAGE
     assert {"name": "VLLM_CPU_KVCACHE_SPACE", "value": "1"} in vllm["env"]
     assert service["metadata"]["name"] == layout.RELEASE
+    # The driver's request pods (their own namespace) may reach vLLM, which no one else may.
+    (policy,) = [o for o in rendered if o["kind"] == "NetworkPolicy"]
+    (rule,) = policy["spec"]["ingress"]
+    namespaces = [
+        p["namespaceSelector"]["matchLabels"] for p in rule["from"] if "namespaceSelector" in p
+    ]
+    assert namespaces == [{"kubernetes.io/metadata.name": layout.TOOLS_NAMESPACE}]
     url = f"http://{layout.RELEASE}.{layout.WORKLOAD_NAMESPACE}.svc.cluster.local"
     assert url == layout.INFERENCE_URL
 
