@@ -53,6 +53,12 @@ _HARDENING_KEYS = frozenset(
         "seccompProfile",
     }
 )
+#: Settings that switch a kernel protection off; allowed only with allowPrivileged.
+_UNCONFINED = {
+    "seccompProfile": "Unconfined",
+    "appArmorProfile": "Unconfined",
+    "procMount": "Unmasked",
+}
 _ENV_KEYS = frozenset({"env", "extraEnv"})
 _ENV_FROM_KEYS = frozenset({"envFrom", "extraEnvFrom"})
 _ENV_FROM = "envFrom is not allowed by the policy (policy.allowEnvFrom)"
@@ -199,6 +205,8 @@ def _setting(key: str, value: Any, policy: ChartPolicy, path: FieldPath) -> Iter
             yield Violation(path, "running as root (uid 0) is not allowed by the policy")
     elif key == "runAsNonRoot" and value is False and not policy.allow_run_as_root:
         yield Violation(path, "runAsNonRoot: false is not allowed by the policy")
+    elif key in _UNCONFINED and _unconfined(key, value) and not policy.allow_privileged:
+        yield Violation(path, f"{key} {_unconfined(key, value)} is not allowed by the policy")
     elif key in _HOST_NAMESPACES and value is True and not policy.allow_host_namespaces:
         yield Violation(path, f"{key} is not allowed by the policy (policy.allowHostNamespaces)")
     elif key == "hostPort" and value and not policy.allow_host_namespaces:
@@ -213,6 +221,12 @@ def _setting(key: str, value: Any, policy: ChartPolicy, path: FieldPath) -> Iter
                 f"adding capabilities {', '.join(map(str, refused))} is not allowed "
                 "by the policy (policy.allowedCapabilities)",
             )
+
+
+def _unconfined(key: str, value: Any) -> str:
+    """What a seccomp, AppArmor or /proc setting switches off, or "" (PSS baseline)."""
+    kind = value.get("type") if isinstance(value, Mapping) else value
+    return str(kind) if kind == _UNCONFINED[key] else ""
 
 
 def manifest_violations(objects: Iterable[Mapping[str, Any]], policy: ChartPolicy) -> list[str]:

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from controller.adapters.bundled import load_bundle
+from controller.core.chartpolicy import ChartPolicy
 from controller.core.documents import SourceFile
 from controller.core.releases import DesiredRelease, desired_releases
 from controller.core.validation import validate_files
@@ -304,6 +305,8 @@ def test_the_controller_loads_the_config_the_chart_renders_with_every_scenario(
         config.write_text(configmap_text(out, "config.yaml"), encoding="utf-8")
         settings = load_settings(config)
         assert settings.cluster == item.values["config"]["cluster"]
+        # The chart's default policy is the controller's (and validate's) strict default.
+        assert settings.chart_policy == ChartPolicy()
 
 
 def test_contract_secret_paths_are_where_the_chart_mounts_them() -> None:

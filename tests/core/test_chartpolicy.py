@@ -33,6 +33,11 @@ def paths(values: Any, policy: ChartPolicy = STRICT) -> list[tuple[str | int, ..
         ({"podSecurityContext": {"runAsNonRoot": False}}, ("podSecurityContext", "runAsNonRoot")),
         ({"podSecurityContext": None}, ("podSecurityContext",)),
         ({"securityContext": {"runAsNonRoot": None}}, ("securityContext", "runAsNonRoot")),
+        (
+            {"securityContext": {"seccompProfile": {"type": "Unconfined"}}},
+            ("securityContext", "seccompProfile"),
+        ),
+        ({"securityContext": {"procMount": "Unmasked"}}, ("securityContext", "procMount")),
         ({"hostNetwork": True}, ("hostNetwork",)),
         ({"hostPID": True}, ("hostPID",)),
         ({"hostIPC": True}, ("hostIPC",)),
