@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.adapters.bundled import load_bundle
+from controller.cli.policyflag import PolicyFileError, add_policy_flag, policy_of
 from controller.core.changes import Change, ChangeKind, compare, unified
+from controller.core.chartpolicy import ChartPolicy
 from controller.core.claims import NO_CLAIMS, Claims, source_id
 from controller.core.findings import Finding, did_you_mean
 from controller.core.localpresets import presets_dir_for, with_local_presets
@@ -39,11 +41,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--cluster", help="only this cluster")
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     parser.add_argument("--no-manifests", action="store_true", help="values only, no rendering")
+    add_policy_flag(parser)
     parser.set_defaults(handler=run)
 
 
 def releases_at(
-    repo: LocalRepository, commit: str, path: str, cluster: str | None
+    repo: LocalRepository,
+    commit: str,
+    path: str,
+    cluster: str | None,
+    policy: ChartPolicy | None = None,
 ) -> tuple[list[DesiredRelease], list[Finding], dict[str, Claims]]:
     """The releases of ``cluster`` (all when None) at ``commit``, the errors there, and for
     every cluster the commit holds, what its broken files may still define (the controller
@@ -56,7 +63,7 @@ def releases_at(
         bundle.catalog, repo.read_tree(commit, presets_dir_for(path)), bundle.schemas
     )
     report = validate_files(
-        repo.read_tree(commit, path), schemas=bundle.schemas, catalog=local.catalog
+        repo.read_tree(commit, path), schemas=bundle.schemas, catalog=local.catalog, policy=policy
     )
     releases = [
         d
@@ -73,10 +80,15 @@ def run(args: argparse.Namespace) -> int:
     from controller.adapters.charts import ChartSource
     from controller.adapters.gitsource import LocalRepository
 
+    try:
+        policy = policy_of(args)
+    except PolicyFileError as e:
+        print(f"modelsync diff: {e}", file=sys.stderr)
+        return 2
     repo = LocalRepository(args.repo)
     base, head = repo.resolve(args.base), repo.resolve(args.head)
-    before, _, known = releases_at(repo, base, args.path, args.cluster)
-    after, errors, claims = releases_at(repo, head, args.path, args.cluster)
+    before, _, known = releases_at(repo, base, args.path, args.cluster, policy)
+    after, errors, claims = releases_at(repo, head, args.path, args.cluster, policy)
     names = {*known, *claims}
     if args.cluster is not None and args.cluster not in names:
         # A typo must not read as "no release changes": CI would pass on it.
@@ -90,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         for c in compare(before, after)
         if not (c.kind is ChangeKind.REMOVED and _held(c.release, claims))
     ]
-    charts = ChartSource(load_bundle().charts_dir)
+    charts = ChartSource(load_bundle().charts_dir, policy=policy)
     manifests = (
         {}
         if args.no_manifests

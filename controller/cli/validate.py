@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from controller.adapters.bundled import load_bundle
 from controller.adapters.files import read_paths
 from controller.adapters.localcatalog import local_catalog, presets_beside
+from controller.cli.policyflag import PolicyFileError, add_policy_flag, policy_of
 from controller.core.findings import Finding, Severity
 from controller.core.layout import CLUSTER_FILE
 from controller.core.validation import Report, WorkspaceResult, validate_files
@@ -41,13 +42,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--explain", action="store_true", help="print the GPU sizing arithmetic of every Workspace"
     )
-    parser.add_argument(
-        "--policy",
-        type=Path,
-        metavar="FILE",
-        help="the controller's config file (or one holding only policy:) whose chart policy "
-        "applies; default: the strict defaults the controller chart installs",
-    )
+    add_policy_flag(parser)
     parser.set_defaults(handler=run)
 
 
@@ -57,15 +52,11 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"modelsync validate: no such file or directory: {missing[0]}", file=sys.stderr)
         return 2
-    policy = None
-    if args.policy is not None:
-        from controller.engine.settings import SettingsError, chart_policy, load_settings
-
-        try:
-            policy = chart_policy(load_settings(args.policy))
-        except SettingsError as e:
-            print(f"modelsync validate: --policy: {e}", file=sys.stderr)
-            return 2
+    try:
+        policy = policy_of(args)
+    except PolicyFileError as e:
+        print(f"modelsync validate: {e}", file=sys.stderr)
+        return 2
     bundle = load_bundle()
     expanded, wanted = in_context(paths)
     files = read_paths(expanded, Path.cwd())

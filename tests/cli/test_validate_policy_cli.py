@@ -143,3 +143,17 @@ def test_a_chart_whose_templates_loosen_the_pod_is_refused(repo: Path, tmp_path:
         "policy",
     )
     assert "Deployment phi: hostNetwork: hostNetwork is not allowed" in finding.message
+
+
+def test_render_judges_with_the_policy_given(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    values = "  charts:\n    values:\n      workspace-inference:\n"
+    values += "        securityContext: {runAsNonRoot: null}\n"
+    (repo / "clusters/prod/cluster.yaml").write_text(with_values(values))
+    assert main(["render", "clusters/prod/phi.yaml"]) == 1
+    assert "null removes the chart's runAsNonRoot" in capsys.readouterr().err
+    (repo / "root.yaml").write_text("policy: {allowRunAsRoot: true}\n")
+    # The pod still says runAsNonRoot: the render passes the policy's rendered check too.
+    assert main(["render", "clusters/prod/phi.yaml", "--policy", "root.yaml"]) == 0
+    assert "kind: Deployment" in capsys.readouterr().out
