@@ -154,6 +154,7 @@ def _walk_values(node: Any, policy: ChartPolicy, path: FieldPath) -> Iterator[Vi
             continue
         if key == "volumeSource" and isinstance(value, Mapping):
             yield from _volume(value, policy, here)
+            continue
         yield from _setting(str(key), value, policy, here)
         yield from _walk_values(value, policy, here)
 

@@ -46,6 +46,7 @@ def paths(values: Any, policy: ChartPolicy = STRICT) -> list[tuple[str | int, ..
             ("extraVolumes", 0, "hostPath"),
         ),
         ({"x": {"volumeSource": {"nfs": {"server": "n"}}}}, ("x", "volumeSource", "nfs")),
+        ({"volumeSource": {"hostPath": {"path": "/"}}}, ("volumeSource", "hostPath")),
         (
             {"securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}},
             ("securityContext", "capabilities", "add"),
