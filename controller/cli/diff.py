@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.adapters.bundled import load_bundle
+from controller.cli.policyflag import PolicyFileError, add_policy_flag, policy_of
 from controller.core.changes import (
     Change,
     ChangeKind,
@@ -24,6 +25,7 @@ from controller.core.changes import (
     compare_objects,
     unified,
 )
+from controller.core.chartpolicy import ChartPolicy
 from controller.core.claims import NO_CLAIMS, Claims, source_id
 from controller.core.findings import Finding, did_you_mean
 from controller.core.localpresets import presets_dir_for, with_local_presets
@@ -49,6 +51,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--cluster", help="only this cluster")
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     parser.add_argument("--no-manifests", action="store_true", help="values only, no rendering")
+    add_policy_flag(parser)
     parser.set_defaults(handler=run)
 
 
@@ -62,7 +65,13 @@ class Revision:
     objects: dict[str, list[dict[str, Any]]]  # NodePools and NodeClasses of valid clusters
 
 
-def releases_at(repo: LocalRepository, commit: str, path: str, cluster: str | None) -> Revision:
+def releases_at(
+    repo: LocalRepository,
+    commit: str,
+    path: str,
+    cluster: str | None,
+    policy: ChartPolicy | None = None,
+) -> Revision:
     """The releases of ``cluster`` (all when None) at ``commit``, the errors there, for
     every cluster the commit holds what its broken files may still define (the controller
     keeps those releases: claims.py), and the Karpenter objects of each valid cluster."""
@@ -74,7 +83,7 @@ def releases_at(repo: LocalRepository, commit: str, path: str, cluster: str | No
         bundle.catalog, repo.read_tree(commit, presets_dir_for(path)), bundle.schemas
     )
     report = validate_files(
-        repo.read_tree(commit, path), schemas=bundle.schemas, catalog=local.catalog
+        repo.read_tree(commit, path), schemas=bundle.schemas, catalog=local.catalog, policy=policy
     )
     releases = [
         d
@@ -96,10 +105,15 @@ def run(args: argparse.Namespace) -> int:
     from controller.adapters.charts import ChartSource
     from controller.adapters.gitsource import LocalRepository
 
+    try:
+        policy = policy_of(args)
+    except PolicyFileError as e:
+        print(f"modelsync diff: {e}", file=sys.stderr)
+        return 2
     repo = LocalRepository(args.repo)
     base, head = repo.resolve(args.base), repo.resolve(args.head)
-    old = releases_at(repo, base, args.path, args.cluster)
-    new = releases_at(repo, head, args.path, args.cluster)
+    old = releases_at(repo, base, args.path, args.cluster, policy)
+    new = releases_at(repo, head, args.path, args.cluster, policy)
     before, after, errors, claims = old.releases, new.releases, new.errors, new.claims
     names = {*old.claims, *claims}
     if args.cluster is not None and args.cluster not in names:
@@ -114,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         for c in compare(before, after)
         if not (c.kind is ChangeKind.REMOVED and _held(c.release, claims))
     ]
-    charts = ChartSource(load_bundle().charts_dir)
+    charts = ChartSource(load_bundle().charts_dir, policy=policy)
     manifests = (
         {}
         if args.no_manifests

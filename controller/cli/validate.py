@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from controller.adapters.bundled import load_bundle
 from controller.adapters.files import read_paths
 from controller.adapters.localcatalog import local_catalog, presets_beside
+from controller.cli.policyflag import PolicyFileError, add_policy_flag, policy_of
 from controller.core.capacity import cluster_usage
 from controller.core.findings import Finding, Severity
 from controller.core.layout import CLUSTER_FILE
@@ -44,6 +45,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--explain", action="store_true", help="print the GPU sizing arithmetic of every Workspace"
     )
+    add_policy_flag(parser)
     parser.set_defaults(handler=run)
 
 
@@ -53,12 +55,17 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"modelsync validate: no such file or directory: {missing[0]}", file=sys.stderr)
         return 2
+    try:
+        policy = policy_of(args)
+    except PolicyFileError as e:
+        print(f"modelsync validate: {e}", file=sys.stderr)
+        return 2
     bundle = load_bundle()
     expanded, wanted = in_context(paths)
     files = read_paths(expanded, Path.cwd())
     local = local_catalog(bundle, presets_beside(paths[0]), Path.cwd())
     full = validate_files(
-        files, schemas=bundle.schemas, catalog=local.catalog, cluster=args.cluster
+        files, schemas=bundle.schemas, catalog=local.catalog, cluster=args.cluster, policy=policy
     )
     if not full.clusters and not full.errors:
         # Nothing found is not a pass: a CI step pointed at the wrong folder must go red.
@@ -68,6 +75,13 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if any(c.cluster is not None and c.cluster.charts.get("values") for c in full.clusters):
+        from controller.adapters.charts import ChartSource  # the Helm SDK, only when needed
+        from controller.cli.rendercheck import rendered_findings
+
+        rendered = rendered_findings(full, ChartSource(bundle.charts_dir, policy=policy))
+        ordered = sorted((*full.findings, *rendered), key=lambda f: (f.file, f.line, f.column))
+        full = replace(full, findings=tuple(ordered))
     pools = pool_usage(full)  # pools are the whole cluster's, even when one file is asked about
     report = focus(full, wanted)
     report = replace(report, findings=(*local.findings, *report.findings))

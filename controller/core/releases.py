@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from controller.core.chartpolicy import INFERENCE_CHART, TUNING_CHART
 from controller.core.claims import source_id
 from controller.core.placement import Placement, inference_options
 from controller.core.ragengines import RAGEngine
@@ -22,8 +23,6 @@ from controller.core.specs import Cluster, Workspace
 from controller.core.trainingconfig import default_config, merge, sections_of
 from controller.core.validation import ClusterResult, WorkspaceResult
 
-INFERENCE_CHART = "workspace-inference"
-TUNING_CHART = "workspace-tuning"
 #: Helm's limit on release names (it stores them in Secret names and labels).
 MAX_RELEASE_NAME = 53
 
@@ -52,6 +51,9 @@ class DesiredRelease:
     digest: str
     source: str
     suspended: bool = False
+    #: The cluster file's chart source (allowed by the controller's policy); "" = the
+    #: controller's own (bundled, or its configured repository).
+    repository: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -76,9 +78,12 @@ def release_name(workspace: str) -> str:
     return f"{workspace[: MAX_RELEASE_NAME - 9].rstrip('-')}-{suffix}"
 
 
-def values_digest(chart: str, version: str, values: Mapping[str, Any]) -> str:
+def values_digest(chart: str, version: str, values: Mapping[str, Any], repository: str = "") -> str:
+    # The source counts only when named, so releases from the controller's own charts keep
+    # the digests they were applied with.
+    where = {"repository": repository} if repository else {}
     payload = json.dumps(
-        {"chart": chart, "version": version, "values": values},
+        {"chart": chart, "version": version, "values": values} | where,
         sort_keys=True,
         separators=(",", ":"),
     )
@@ -161,6 +166,7 @@ def _release(
         or (versions[chart])
     )
     values = deep_merge(cluster.charts.get("values", {}).get(chart, {}), ours)
+    repository = str(cluster.charts.get("repository") or "")
     return DesiredRelease(
         name=release_name(ws.name),
         namespace=result.namespace,
@@ -169,9 +175,10 @@ def _release(
         chart=chart,
         chart_version=version,
         values=values,
-        digest=values_digest(chart, version, values),
+        digest=values_digest(chart, version, values, repository),
         source=result.path,
         suspended=ws.suspended,
+        repository=repository,
     )
 
 

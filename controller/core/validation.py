@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from controller.core.catalog import Catalog, Preset
+from controller.core.chartpolicy import ChartPolicy
 from controller.core.checks import check_workspace
 from controller.core.claims import Claim, Claims, claim_of, claims_of
 from controller.core.clusterchecks import cluster_findings
@@ -43,6 +44,7 @@ from controller.core.placement import (
     place,
     place_embedding,
 )
+from controller.core.policyfindings import cluster_policy_findings, held_by_cluster, volume_findings
 from controller.core.ragengines import (
     InferenceTarget,
     RAGEngine,
@@ -135,9 +137,11 @@ def validate_files(
     schemas: SchemaSet,
     catalog: Catalog,
     cluster: str | None = None,
+    policy: ChartPolicy | None = None,
 ) -> Report:
-    """Validate a set of files of a clusters repo. ``cluster`` limits the report to one."""
-    return Validator(schemas, catalog).validate(files, cluster=cluster)
+    """Validate a set of files of a clusters repo. ``cluster`` limits the report to one;
+    ``policy`` bounds what Git may set in chart values (default: the strict one)."""
+    return Validator(schemas, catalog, policy=policy).validate(files, cluster=cluster)
 
 
 class Validator:
@@ -148,9 +152,17 @@ class Validator:
     commit changed. The checks across a cluster (unique names, capacity) always rerun.
     """
 
-    def __init__(self, schemas: SchemaSet, catalog: Catalog, *, memo: bool = False) -> None:
+    def __init__(
+        self,
+        schemas: SchemaSet,
+        catalog: Catalog,
+        *,
+        memo: bool = False,
+        policy: ChartPolicy | None = None,
+    ) -> None:
         self.schemas = schemas
         self.catalog = catalog
+        self.policy = policy or ChartPolicy()
         self._memo: dict[tuple[str, str, str], WorkspaceResult] | None = {} if memo else None
         self._next: dict[tuple[str, str, str], WorkspaceResult] = {}
 
@@ -206,6 +218,8 @@ class Validator:
         if spec is None:  # its Workspaces are still checked on their own, without fit or capacity
             workspaces = tuple(self._workspace(f, None) for f in files)
         else:
+            # Refused chart settings hold that chart's releases, not the cluster's others.
+            findings += cluster_policy_findings(spec, self.policy)[0]
             workspaces = self._workspaces(spec, _digest(source), files)
         return ClusterResult(
             name, directory, spec, workspaces, tuple(findings), tuple(files), source
@@ -230,9 +244,13 @@ class Validator:
     ) -> tuple[WorkspaceResult, ...]:
         names: dict[tuple[str, str], str] = {}
         results: list[WorkspaceResult] = []
+        refused = cluster_policy_findings(spec, self.policy)[1]
         for source in files:
             result = self._remembered(source, spec, spec_digest)
             ws = result.workspace
+            held = held_by_cluster(ws, refused) if ws is not None and result.cluster else None
+            if held is not None:
+                result = replace(result, findings=(*result.findings, held))
             if ws is not None and result.cluster is not None:
                 key = (result.namespace, ws.name)
                 if key in names:
@@ -308,7 +326,7 @@ class Validator:
         checked, preset = check_workspace(
             ws, self.catalog, default_access_secret=spec.model_access_secret if spec else None
         )
-        findings += checked
+        findings += checked + volume_findings(ws, self.policy)
         if spec is None:
             return WorkspaceResult(
                 source.path, ws, None, ws.namespace or "default", preset, None, tuple(findings)

@@ -26,6 +26,7 @@ from controller.adapters.charts import ChartSource
 from controller.adapters.gitsource import GitError
 from controller.core.capacity import Assignment, PoolUsage, assignments, cluster_usage
 from controller.core.catalog import Catalog
+from controller.core.chartpolicy import ChartPolicy
 from controller.core.documents import SourceFile
 from controller.core.localpresets import presets_dir_for, with_local_presets
 from controller.core.planning import (
@@ -97,6 +98,7 @@ class Syncer:
         cluster: str,
         path: str = "clusters",
         policy: PlanPolicy | None = None,
+        chart_policy: ChartPolicy | None = None,
         full_resync: float = 600.0,
         concurrency: int = 1,
         clock: Callable[[], float] = time.time,
@@ -109,7 +111,7 @@ class Syncer:
         self.directory = posixpath.join(path.strip("/"), cluster) if path.strip("/") else cluster
         self.presets_directory = presets_dir_for(path)
         self.schemas, self.catalog = schemas, catalog
-        self.validator = Validator(schemas, catalog, memo=True)
+        self.validator = Validator(schemas, catalog, memo=True, policy=chart_policy)
         self._presets_digest = ""
         self.backoff = Backoff()
         self.full_resync = full_resync
@@ -305,7 +307,9 @@ class Syncer:
             return
         for finding in local.findings:
             log.warning("%s:%s: %s: %s", finding.file, finding.line, finding.field, finding.message)
-        self.validator = Validator(self.schemas, local.catalog, memo=True)
+        self.validator = Validator(
+            self.schemas, local.catalog, memo=True, policy=self.validator.policy
+        )
         self._presets_digest = local.digest
 
     def _unchanged(self, commit: str) -> str:
