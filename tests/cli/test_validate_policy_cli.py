@@ -122,7 +122,7 @@ def test_a_chart_whose_templates_loosen_the_pod_is_refused(repo: Path, tmp_path:
     values = "  charts:\n    values:\n      workspace-inference: {podLabels: {team: a}}\n"
     (repo / "clusters/prod/cluster.yaml").write_text(with_values(values))
     charts = tmp_path / "charts"
-    for name in ("workspace-inference", "workspace-tuning"):
+    for name in ("workspace-inference", "workspace-tuning", "workspace-rag"):
         shutil.copytree(REPO / "charts" / name, charts / name)
     deployment = charts / "workspace-inference/templates/deployment.yaml"
     template = deployment.read_text()

@@ -109,7 +109,7 @@ def test_a_chart_rendering_refused_pods_is_not_applied(
     check refuses each release, the pass goes on and reports it, no file is written."""
     seeded(git_origin)
     charts_dir = tmp_path / "charts"
-    for name in ("workspace-inference", "workspace-tuning"):
+    for name in ("workspace-inference", "workspace-tuning", "workspace-rag"):
         shutil.copytree(REPO / "charts" / name, charts_dir / name)
     deployment = charts_dir / "workspace-inference/templates/deployment.yaml"
     deployment.write_text(
