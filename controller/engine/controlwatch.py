@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from controller.core.control import requests_of
-from controller.core.ports import ObjectStore, TargetError
+from controller.core.ports import TargetError
 
 log = logging.getLogger(__name__)
 
@@ -24,18 +25,21 @@ Key = tuple[str, str]
 
 
 class RequestWatch:
-    """Polls for changed requests and calls ``wake(reason)`` for each poll that saw some."""
+    """Polls for changed requests and calls ``wake(reason)`` for each poll that saw some.
+
+    ``read`` is the ``ObjectStore``'s (core/ports.py): objects by key, None without the CRD.
+    """
 
     def __init__(
         self,
-        store: ObjectStore,
+        read: Callable[[Sequence[str]], Mapping[Key, Mapping[str, Any]] | None],
         namespaces: Callable[[], Sequence[str]],
         wake: Callable[[str], None],
         *,
         leading: Callable[[], bool] = lambda: True,
         every: float = 2.0,
     ) -> None:
-        self._store = store
+        self._read = read
         self._namespaces = namespaces
         self._wake = wake
         self._leading = leading
@@ -50,7 +54,7 @@ class RequestWatch:
         if not namespaces or not self._leading():
             return []
         try:
-            live = self._store.read(namespaces)
+            live = self._read(namespaces)
         except TargetError as e:
             log.debug("cannot poll the ModelWorkspaces: %s", e)
             return []
