@@ -210,14 +210,16 @@ def history(args: argparse.Namespace) -> int:
 
 
 def _revision(item: Mapping[str, Any]) -> dict[str, Any]:
+    from controller.adapters.helmtarget import LABEL_COMMIT
+
     labels = item.get("labels") or {}
     return {
         "revision": int(item.get("revision") or 0),
-        "updated": str(item.get("last_deployed") or item.get("first_deployed") or ""),
+        "updated": str(item.get("deployed_at") or ""),
         "status": str(item.get("status") or ""),
         "chart": f"{item.get('chart_name', '')}-{item.get('chart_version', '')}",
-        "commit": str(labels.get("modelsync.dev/commit", ""))[:12],
-        "description": str(item.get("description") or ""),
+        "appVersion": str(item.get("app_version") or ""),
+        "commit": str(labels.get(LABEL_COMMIT, "")),
     }
 
 
@@ -226,15 +228,15 @@ def _table(rows: list[dict[str, Any]]) -> None:
 
     from controller.cli.presets import console
 
-    table = Table("REVISION", "UPDATED", "STATUS", "CHART", "COMMIT", "DESCRIPTION", box=None)
+    table = Table("REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "COMMIT", box=None)
     for row in rows:
         table.add_row(
             str(row["revision"]),
             row["updated"],
             row["status"],
             row["chart"],
-            row["commit"] or "-",
-            row["description"],
+            row["appVersion"],
+            row["commit"][:12] or "-",
         )
     console().print(table)
 

@@ -16,12 +16,13 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from controller.core.control import requests_of
+from controller.core.control import REQUESTS, requests_of
 from controller.core.ports import TargetError
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
+_NONE = ("",) * len(REQUESTS)
 
 
 class RequestWatch:
@@ -62,7 +63,8 @@ class RequestWatch:
         before, self._seen = self._seen, seen
         if before is None:
             return []
-        changed = sorted(key for key, requests in seen.items() if before.get(key) != requests)
+        # A new object (the controller just wrote it) wakes no one unless it carries requests.
+        changed = sorted(k for k, requests in seen.items() if before.get(k, _NONE) != requests)
         if changed:
             self._wake("requested through the API: " + ", ".join(f"{n}/{m}" for n, m in changed))
         return changed

@@ -53,6 +53,8 @@ def test_a_changed_request_wakes_the_loop_once() -> None:
     assert woken == ["requested through the API: ml/a, ml/b"]
     assert poller.poll() == []
     assert len(woken) == 1
+    objects.items[("ml", "c")] = {"metadata": {"annotations": {}}}  # the controller wrote it
+    assert poller.poll() == []
 
 
 def test_a_standby_replica_does_not_poll_and_a_failed_read_wakes_no_one() -> None:
