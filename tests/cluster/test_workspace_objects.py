@@ -79,9 +79,14 @@ def test_the_controller_chart_installs_the_crd(
     settled(lambda: _absent(kube, CRD))
     repo = {"url": "https://git.example.com/clusters.git"}
     values = {"managedNamespaces": [namespace], "config": {"cluster": "lab", "repo": repo}}
+    # A release name of its own: the chart's ClusterRoles (named after the release) outlive
+    # the test's namespace, and another test installs the chart as "modelsync".
     with helm.Config(kubeconfig_path=control_plane.kubeconfig, namespace=namespace) as admin:
-        admin.install(CHART, "modelsync", values)
-    settled(lambda: condition(kube.get(CRD), "Established").get("status") == "True")
+        admin.install(CHART, "crd-check", values)
+        try:
+            settled(lambda: condition(kube.get(CRD), "Established").get("status") == "True")
+        finally:
+            admin.uninstall("crd-check")
     crd = kube.get(CRD)
     assert crd["spec"]["names"]["shortNames"] == ["mws"]
     columns = [c["name"] for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]]
