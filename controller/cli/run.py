@@ -180,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
     )
     formatter.add_secrets(hidden)
     controller = Controller(syncer, interval=settings.interval, metrics=Metrics(), secrets=hidden)
+    if syncer.publisher is not None:
+        syncer.publisher.secrets = hidden
     leader, watch = _cluster_services(settings, syncer.target, controller)
     servers = build_servers(
         controller,

@@ -10,7 +10,9 @@ requests before planning and publishes after recording). Safety rules:
   only when it differs: a quiet pass writes nothing;
 - objects go only after a full pass that read Git and the target (``statusobjects.stale``);
   never on a failed read, and a release the plan keeps keeps its object;
-- publishing never fails the pass: a failed write is logged and the next pass is full.
+- publishing never fails the pass: a failed write is logged and the next pass is full;
+- what is written passes through ``core.redaction`` with the process's secrets, like every
+  other exit (a Workspace's URL with a token in it shows masked in the spec copy too).
 
 Where the API server does not serve the kind (the CRD is not installed), nothing is read or
 written, and that is said once.
@@ -25,6 +27,7 @@ from typing import Any
 from controller.core.control import Control, control_of
 from controller.core.planning import Plan
 from controller.core.ports import ObjectStore, TargetError
+from controller.core.redaction import redact_data
 from controller.core.status import ActionResult, WorkspaceStatus
 from controller.core.statusobjects import ObjectSource, object_spec, object_status, stale
 
@@ -44,6 +47,7 @@ class Publisher:
         self.controls: dict[Key, Control] = {}
         self.namespaces: tuple[str, ...] = ()
         self._unserved_said = False
+        self.secrets: tuple[str, ...] = ()  # the process's (``modelsync run`` sets them)
 
     def read_controls(self, namespaces: Sequence[str]) -> dict[Key, Control]:
         """The requests on this cluster's objects. Raises TargetError."""
@@ -96,19 +100,22 @@ class Publisher:
             if row is None:
                 continue
             current = live.get(key)
-            spec = object_spec(source, self.cluster)
+            spec: dict[str, Any] = redact_data(object_spec(source, self.cluster), self.secrets)
             if current is None or _differs(spec, current):
                 current = self.store.apply(spec)
                 writes += 1
             generation = int((current.get("metadata") or {}).get("generation") or 0)
             previous: Mapping[str, Any] = current.get("status") or {}
-            status = object_status(
-                row,
-                source,
-                generation=generation,
-                control=self.controls.get(key),
-                previous=previous,
-                now=now,
+            status = redact_data(
+                object_status(
+                    row,
+                    source,
+                    generation=generation,
+                    control=self.controls.get(key),
+                    previous=previous,
+                    now=now,
+                ),
+                self.secrets,
             )
             if status != previous:
                 self.store.apply_status(source.namespace, source.name, status)

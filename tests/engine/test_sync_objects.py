@@ -240,3 +240,23 @@ def test_a_failed_read_of_the_objects_stops_the_pass_and_prunes_nothing(world: W
     assert result.results == ()
     world.objects.broken = False
     assert sorted(world.objects.objects) == [("default", "alpha"), ("default", "beta")]
+
+
+def test_credentials_in_a_workspace_show_masked_on_its_object(world: World) -> None:
+    world.origin.write(
+        "clusters/edge/tune.yaml",
+        "apiVersion: kaito.sh/v1beta1\nkind: Workspace\nmetadata: {name: tune}\n"
+        "resource: {}\ntuning:\n  preset: {name: phi-3.5-mini-instruct}\n  method: lora\n"
+        '  input: {urls: ["https://reader:tok3n@data.example.com/train.parquet"]}\n'
+        "  output: {image: registry.example.com/adapters/tune:1, imagePushSecret: push}\n",
+    )
+    world.origin.commit("tune")
+    assert world.syncer.publisher is not None
+    world.syncer.publisher.secrets = ("tok3n",)
+    world.run()
+    tune = world.objects.objects[("default", "tune")]
+    assert "tok3n" not in str(tune)
+    assert tune["spec"]["workspace"]["tuning"]["input"]["urls"] == [
+        "https://reader:***@data.example.com/train.parquet"
+    ]
+    assert "endpoint" not in tune["status"]
