@@ -39,12 +39,24 @@ class WorkspaceObjects:
         self._timeout = timeout
 
     def read(self, namespaces: Sequence[str]) -> dict[tuple[str, str], JSON] | None:
+        return self._list(namespaces, metadata_only=False)
+
+    def read_metadata(self, namespaces: Sequence[str]) -> dict[tuple[str, str], JSON] | None:
+        """Their metadata alone: what the request poll needs, a fraction of the bytes."""
+        return self._list(namespaces, metadata_only=True)
+
+    def _list(
+        self, namespaces: Sequence[str], *, metadata_only: bool
+    ) -> dict[tuple[str, str], JSON] | None:
         selector = f"{LABEL_MANAGED_BY}={MANAGER},{LABEL_CLUSTER}={self._cluster}"
         found: dict[tuple[str, str], JSON] = {}
         for namespace in sorted(set(namespaces)):
             try:
                 items = self._client.list(
-                    path(namespace), label_selector=selector, timeout=self._timeout
+                    path(namespace),
+                    label_selector=selector,
+                    timeout=self._timeout,
+                    metadata_only=metadata_only,
                 )
             except KubeNotFoundError:
                 return None

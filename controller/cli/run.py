@@ -137,7 +137,7 @@ def _cluster_services(
     if publisher is None:
         return leader, None
     watch = RequestWatch(
-        publisher.store.read,
+        publisher.store.read_metadata,
         lambda: publisher.namespaces,
         lambda reason: controller.trigger(reason, full=True),
         leading=lambda: controller.leadership.is_leader,

@@ -92,6 +92,12 @@ class ObjectStore(Protocol):
         API server does not serve the kind (the CRD is not installed)."""
         ...
 
+    def read_metadata(
+        self, namespaces: Sequence[str]
+    ) -> dict[tuple[str, str], dict[str, Any]] | None:
+        """The same objects' metadata alone (labels, annotations): cheaper to poll."""
+        ...
+
     def apply(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply labels and spec; the object as it now is."""
         ...

@@ -47,6 +47,7 @@ class Publisher:
         self.controls: dict[Key, Control] = {}
         self.namespaces: tuple[str, ...] = ()
         self._unserved_said = False
+        self._published: list[WorkspaceStatus] = []
         self.secrets: tuple[str, ...] = ()  # the process's (``modelsync run`` sets them)
 
     def read_controls(self, namespaces: Sequence[str]) -> dict[Key, Control]:
@@ -72,7 +73,13 @@ class Publisher:
         results: Sequence[ActionResult] = (),
     ) -> int:
         """Write what changed; with a full pass's ``plan``, delete the objects of Workspaces
-        that left Git. Returns the number of writes (0 on a quiet pass or a failure)."""
+        that left Git. Returns the number of writes (0 on a quiet pass or a failure).
+
+        Between full passes, rows equal to those last published are not even compared
+        with the live objects (no list): an object edited by hand is set right at the next
+        full pass."""
+        if plan is None and not self.failed and list(statuses) == self._published:
+            return 0
         try:
             writes = self._publish(statuses, now=now, plan=plan, results=results)
         except TargetError as e:
@@ -80,6 +87,7 @@ class Publisher:
             self.failed = True
             return 0
         self.failed = False
+        self._published = list(statuses)
         return writes
 
     def _publish(

@@ -52,12 +52,17 @@ class MemoryObjects:
     def __init__(self) -> None:
         self.objects: dict[Key, dict[str, Any]] = {}
         self.writes = 0
+        self.reads = 0
         self.broken = False
 
     def read(self, namespaces: Sequence[str]) -> dict[Key, dict[str, Any]] | None:
+        self.reads += 1
         if self.broken:
             raise TargetError("cannot list the ModelWorkspaces: 503")
         return {k: v for k, v in self.objects.items() if k[0] in namespaces}
+
+    def read_metadata(self, namespaces: Sequence[str]) -> dict[Key, dict[str, Any]] | None:
+        return self.read(namespaces)
 
     def apply(self, body: Mapping[str, Any]) -> dict[str, Any]:
         meta = body["metadata"]
@@ -164,8 +169,10 @@ def test_a_pass_writes_one_object_per_workspace_and_a_quiet_pass_writes_nothing(
     writes = world.objects.writes
     world.now += 30
     world.run(full=True)
-    world.run()
+    reads = world.objects.reads
+    assert world.run().skipped == "commit unchanged"
     assert world.objects.writes == writes
+    assert world.objects.reads == reads  # nothing new to show: not even a list
 
 
 def test_a_changed_workspace_bumps_the_generation_its_status_observed(world: World) -> None:
