@@ -23,8 +23,10 @@ from controller.adapters.gitsource import GitRef, GitSource
 from controller.adapters.hydrate import HydrateTarget
 from controller.core.control import reset_patch, suspend_patch
 from controller.core.ports import TargetError
+from controller.engine.loop import Controller
 from controller.engine.sync import PassResult, Syncer
 from tests.support.gitserver import GitDaemon, OriginRepo
+from tests.support.waiting import wait_for
 
 CLUSTER = """\
 apiVersion: modelsync.dev/v1alpha1
@@ -267,3 +269,19 @@ def test_credentials_in_a_workspace_show_masked_on_its_object(world: World) -> N
         "https://reader:***@data.example.com/train.parquet"
     ]
     assert "endpoint" not in tune["status"]
+
+
+def test_a_request_wakes_the_loop_for_a_full_pass(world: World) -> None:
+    loop = Controller(world.syncer, interval=3600)
+    loop.start()
+    try:
+        wait_for(lambda: loop.passes == 1)
+        loop.trigger("webhook")
+        wait_for(lambda: loop.passes == 2)
+        assert loop.last is not None
+        assert loop.last.skipped == "commit unchanged"
+        loop.trigger("requested through the API: default/alpha", full=True)
+        wait_for(lambda: loop.passes == 3)
+        assert loop.last.skipped == ""  # Git read again: the requests are acted on
+    finally:
+        loop.stop(timeout=30)
