@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from controller.adapters.leader import LeaderElector
+    from controller.engine.controlwatch import RequestWatch
     from controller.engine.loop import Controller
     from controller.engine.settings import Settings
 
@@ -101,8 +102,9 @@ def followed_ref(settings: Settings) -> str | None:
 
 def _cluster_services(
     settings: Settings, target: object, controller: Controller
-) -> LeaderElector | None:
-    """With the helm target: Events on the releases' workloads, and the leader Lease.
+) -> tuple[LeaderElector | None, RequestWatch | None]:
+    """With the helm target: Events on the releases' workloads, the leader Lease, and the
+    poll that wakes the loop on requests made through the API (``modelsync reconcile``...).
 
     The controller's own Pod (POD_NAME/POD_NAMESPACE from the downward API) is what Events
     about no particular release (a Workspace that failed validation) are recorded against.
@@ -110,10 +112,11 @@ def _cluster_services(
     from controller.adapters.helmtarget import HelmTarget
     from controller.adapters.kube import ObjectRef
     from controller.adapters.kubeevents import EventRecorder
+    from controller.engine.controlwatch import RequestWatch
     from controller.engine.settings import build_leader
 
     if not isinstance(target, HelmTarget):
-        return None
+        return None, None
     client = target.connection.client()
     identity = os.environ.get("POD_NAME") or socket.gethostname()
     namespace = os.environ.get("POD_NAMESPACE", "default")
@@ -130,7 +133,17 @@ def _cluster_services(
     )
     if leader is not None:
         controller.leadership = leader
-    return leader
+    publisher = controller.syncer.publisher
+    if publisher is None:
+        return leader, None
+    watch = RequestWatch(
+        publisher.store.read_metadata,
+        lambda: publisher.namespaces,
+        lambda reason: controller.trigger(reason, full=True),
+        leading=lambda: controller.leadership.is_leader,
+        every=settings.request_poll,
+    )
+    return leader, watch
 
 
 def _secret(path: Path) -> bytes:
@@ -167,7 +180,9 @@ def run(args: argparse.Namespace) -> int:
     )
     formatter.add_secrets(hidden)
     controller = Controller(syncer, interval=settings.interval, metrics=Metrics(), secrets=hidden)
-    leader = _cluster_services(settings, syncer.target, controller)
+    if syncer.publisher is not None:
+        syncer.publisher.secrets = hidden
+    leader, watch = _cluster_services(settings, syncer.target, controller)
     servers = build_servers(
         controller,
         secrets,
@@ -199,7 +214,11 @@ def run(args: argparse.Namespace) -> int:
     if leader is not None:
         leader.start()
     controller.start()
+    if watch is not None:
+        watch.start()
     stopping.wait()
+    if watch is not None:
+        watch.stop()
     controller.stop(timeout=settings.timeout + 30)
     if leader is not None:
         leader.stop(release=True)  # the standby takes over at once

@@ -97,6 +97,8 @@ class Settings:
     kube_context: str | None = None
     request_timeout: float = 30.0  # per Kubernetes API request (Helm actions: timeout)
     chart_policy: ChartPolicy = field(default_factory=ChartPolicy)
+    # How often the controller looks for requests made through the API (modelsync reconcile).
+    request_poll: float = 2.0
 
     @property
     def local(self) -> bool:
@@ -319,12 +321,15 @@ def build_syncer(settings: Settings, target: Target | None = None) -> Syncer:
     if target is None and (not kind or (kind == "hydrate" and not branch and not settings.out)):
         declared_kind, declared_branch = declared_target(source, settings)
         kind, branch = kind or declared_kind, branch or declared_branch
+    objects = None
     if target is None and kind != "hydrate":
         from controller.adapters.helmtarget import HelmTarget
+        from controller.adapters.workspaceobjects import WorkspaceObjects
 
-        target = HelmTarget(
-            build_connection(settings), charts, settings.cluster, timeout=settings.timeout
-        )
+        connection = build_connection(settings)
+        target = HelmTarget(connection, charts, settings.cluster, timeout=settings.timeout)
+        # Each Workspace's ModelWorkspace object: its status, and requests through the API.
+        objects = WorkspaceObjects(connection.client(), settings.cluster)
     elif target is None:
         if not branch and settings.out is None:
             raise SettingsError(
@@ -354,4 +359,5 @@ def build_syncer(settings: Settings, target: Target | None = None) -> Syncer:
         # Rendering runs on every core (the SDK's native calls release the GIL); Helm
         # actions against a cluster stay one at a time.
         concurrency=min(4, os.cpu_count() or 1) if isinstance(target, HydrateTarget) else 1,
+        objects=objects,
     )

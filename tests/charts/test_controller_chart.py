@@ -135,6 +135,10 @@ def test_managed_namespace_role_covers_everything_the_workload_charts_render() -
     assert verbs_for(role, "", "pods") == set()
     assert verbs_for(role, "events.k8s.io", "events") == {"create", "patch"}
     assert verbs_for(role, "", "events") == {"create", "patch"}
+    # The Workspaces' ModelWorkspace objects: status by server-side apply, never a get or watch.
+    objects = verbs_for(role, "modelsync.dev", "modelworkspaces")
+    assert objects == {"list", "create", "patch", "delete"}
+    assert verbs_for(role, "modelsync.dev", "modelworkspaces/status") == {"patch"}
 
 
 def test_optional_crd_permissions_can_be_dropped() -> None:
