@@ -20,7 +20,8 @@ from controller.adapters.files import read_paths
 from controller.adapters.localcatalog import local_catalog, presets_beside
 from controller.core.findings import Finding, Severity
 from controller.core.layout import CLUSTER_FILE
-from controller.core.validation import Report, WorkspaceResult, validate_files
+from controller.core.validation import Report, validate_files
+from controller.core.workspacefile import WorkspaceResult
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

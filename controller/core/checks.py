@@ -14,6 +14,7 @@ from typing import Any
 from controller.core.catalog import Catalog, Preset
 from controller.core.destinations import refused_url
 from controller.core.findings import Finding, Severity, at, did_you_mean
+from controller.core.kaitorules import kaito_findings
 from controller.core.specs import ANNOTATION_PREFIX, Workspace
 from controller.core.trainingconfig import SECTIONS, problems, sections_of
 
@@ -48,7 +49,7 @@ def check_workspace(
     gated model needs no secret in the Workspace (KAITO files carry none).
     """
     doc = ws.document
-    findings = _annotation_findings(ws)
+    findings = _annotation_findings(ws) + kaito_findings(ws)
     has_inference, has_tuning = "inference" in doc.body, "tuning" in doc.body
     if has_inference == has_tuning:
         findings.append(
@@ -62,19 +63,12 @@ def check_workspace(
         return findings, None
     base = ("tuning",) if ws.tuning else ("inference",)
     if ws.inference is not None and ws.inference.has_template:
-        findings.append(
-            at(
-                doc,
-                ("inference", "template"),
-                "a custom pod template is not supported by modelsync; use a preset",
-                code="unsupported",
-            )
-        )
-        return findings, None
+        return findings + _template_findings(ws), None
     findings += _inference_findings(ws) if ws.inference is not None else _tuning_findings(ws)
     ref = ws.preset
     if ref is None:
-        findings.append(at(doc, base, "missing required field 'preset'", code="schema"))
+        wanted = "'preset'" if ws.tuning else "'preset' or 'template'"
+        findings.append(at(doc, base, f"missing required field {wanted}", code="schema"))
         return findings, None
     preset = catalog.preset(ref.name)
     if preset is None:
@@ -115,6 +109,31 @@ def check_workspace(
             )
         )
     return findings, preset
+
+
+def _template_findings(ws: Workspace) -> list[Finding]:
+    """A custom pod template is served as written: KAITO's rules, and a note that sizing is off."""
+    doc = ws.document
+    assert ws.inference is not None
+    if ws.inference.preset is not None:
+        return [
+            at(
+                doc,
+                ("inference", "template"),
+                "set inference.preset or inference.template, not both",
+                code="kind",
+            )
+        ]
+    return [
+        at(
+            doc,
+            ("inference", "template"),
+            "custom pod template: its containers are served as written and GPU sizing is "
+            "skipped (the pod gets the GPUs its containers request)",
+            code="template",
+            severity=Severity.INFO,
+        )
+    ]
 
 
 def _unknown(name: str, catalog: Catalog) -> str:
@@ -170,6 +189,16 @@ def _inference_findings(ws: Workspace) -> list[Finding]:
                 )
             )
         seen.setdefault(adapter.name, i)
+        if adapter.strength is not None:
+            findings.append(
+                at(
+                    doc,
+                    ("inference", "adapters", i, "strength"),
+                    "vLLM does not apply adapter strength; remove it (KAITO refuses it under "
+                    "vLLM too)",
+                    code="adapters",
+                )
+            )
         if (adapter.image is None) == (adapter.volume_source is None):
             findings.append(
                 at(doc, path, "set exactly one of image and volumeSource", code="adapters")
@@ -303,10 +332,9 @@ def _tuning_findings(ws: Workspace) -> list[Finding]:
         findings.append(
             at(
                 doc,
-                ("tuning", "output", "image"),
-                "pushing the adapter image usually needs imagePushSecret",
+                ("tuning", "output", "imagePushSecret"),
+                "an output image needs imagePushSecret (KAITO refuses it without)",
                 code="tuning",
-                severity=Severity.WARNING,
             )
         )
     if ws.count > 1:
@@ -314,9 +342,8 @@ def _tuning_findings(ws: Workspace) -> list[Finding]:
             at(
                 doc,
                 ("resource", "count"),
-                "a tuning Job runs on one node; resource.count is ignored",
+                "a tuning Job runs on one node: set resource.count to 1 (KAITO refuses more)",
                 code="tuning",
-                severity=Severity.WARNING,
             )
         )
     return findings

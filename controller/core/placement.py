@@ -112,6 +112,43 @@ def place(
     ]
 
 
+def place_template(
+    ws: Workspace, cluster: Cluster, catalog: Catalog
+) -> tuple[Placement | None, list[Finding]]:
+    """The pool for a custom pod template: no sizing, its containers' GPU requests must fit."""
+    explicit, findings = _explicit_pools(ws, cluster)
+    if findings:
+        return None, findings
+    gpus = template_gpus(ws.inference.template if ws.inference else None)
+    reasons: list[str] = []
+    for pool in explicit if explicit is not None else cluster.node_pools:
+        blocked = _blocked(ws, pool)
+        gpu = pool_gpu(pool, catalog)
+        if not blocked and gpus > pool.gpus_per_node:
+            blocked = f"the template asks for {gpus} GPUs, a node has {pool.gpus_per_node}"
+        if blocked or gpu is None:
+            reasons.append(f"{pool.name}: {blocked or 'its GPU is not in the GPU table'}")
+            continue
+        note = f"custom pod template on pool {pool.name}: {gpus} GPU(s) per replica, not sized"
+        return Placement(pool, gpu[0], gpu[1], ws.count, gpus, explain=(note,)), []
+    where = ("resource", "instanceType") if ws.instance_type else ("resource",)
+    message = f"fits no node pool of cluster {cluster.name} ({'; '.join(reasons)})"
+    return None, [at(ws.document, where, message, code="fit")]
+
+
+def template_gpus(template: Mapping[str, Any] | None) -> int:
+    """GPUs a pod template's containers ask for (limits, else requests, of nvidia.com/gpu)."""
+    spec = (template or {}).get("spec") or {}
+    total = 0
+    for container in spec.get("containers") or ():
+        resources = container.get("resources") or {}
+        amount = (resources.get("limits") or {}).get(GPU_LIMIT)
+        if amount is None:
+            amount = (resources.get("requests") or {}).get(GPU_LIMIT, 0)
+        total += int(amount) if str(amount).isdigit() else 0
+    return total
+
+
 #: vLLM runs FP8 checkpoints as W8A8 from compute capability 8.9 and weight-only (FP8 Marlin)
 #: from 7.5; Volta (7.0) cannot load them (vLLM 0.32 docs, features/quantization/fp8).
 FP8_MIN_COMPUTE_CAPABILITY = (7, 5)
@@ -257,9 +294,10 @@ def inference_options(ws: Workspace, cluster: Cluster) -> tuple[int | None, floa
 
 def capacity_findings(
     cluster: Cluster, placed: Sequence[tuple[Workspace, Placement]]
-) -> list[Finding]:
-    """Pack every replica onto its pool's nodes (first fit, largest first) and report overflow."""
-    findings: list[Finding] = []
+) -> list[tuple[Workspace, Finding]]:
+    """Pack every replica onto its pool's nodes (first fit, largest first) and report overflow,
+    each finding with the Workspace it is about (a file may hold several)."""
+    findings: list[tuple[Workspace, Finding]] = []
     for pool in cluster.node_pools:
         here = [(ws, p) for ws, p in placed if p.pool.name == pool.name]
         if not here:
@@ -273,11 +311,11 @@ def capacity_findings(
             ),
             key=lambda item: (-item[0], item[1], item[2]),
         )
-        unplaced: dict[str, Workspace] = {}
+        unplaced: dict[int, Workspace] = {}
         for gpus, _, _, ws in replicas:
             slot = next((i for i, left in enumerate(free) if left >= gpus), None)
             if slot is None:
-                unplaced[ws.document.path] = ws
+                unplaced[id(ws)] = ws
             else:
                 free[slot] -= gpus
         if not unplaced:
@@ -297,5 +335,5 @@ def capacity_findings(
         if need <= have:
             summary += "; replicas do not pack onto whole nodes"
         for ws in unplaced.values():
-            findings.append(at(ws.document, ("resource",), summary, code="capacity"))
+            findings.append((ws, at(ws.document, ("resource",), summary, code="capacity")))
     return findings

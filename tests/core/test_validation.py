@@ -296,9 +296,7 @@ def test_other_kinds_are_ignored_with_a_note(validate: Validate) -> None:
 BAD_FILES = {
     "clusters/test/a-malformed.yaml": "a: [1, 2\n",
     "clusters/test/b-list.yaml": "- 1\n- 2\n",
-    "clusters/test/c-two-docs.yaml": workspace(PHI, name="two")
-    + "---\n"
-    + workspace(PHI, name="three"),
+    "clusters/test/c-list-after-a-doc.yaml": workspace(PHI, name="two") + "---\n- 1\n",
     "clusters/test/d-duplicate-key.yaml": workspace(PHI, name="dup") + "resource: {}\n",
     "clusters/test/e-wrong-type.yaml": workspace(PHI, name="wt").replace("count", "x")
     + "nodeSelector: [a]\n",
