@@ -18,7 +18,6 @@ from controller.core.kaitorules import kaito_findings
 from controller.core.specs import ANNOTATION_PREFIX, Workspace
 from controller.core.trainingconfig import SECTIONS, problems, sections_of
 
-MAX_ADAPTERS = 10
 #: ``org/model`` as the Hugging Face Hub spells repository ids.
 HUGGING_FACE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
 KNOWN_ANNOTATIONS = frozenset(
@@ -97,6 +96,7 @@ def check_workspace(
                 code="access",
             )
         )
+    findings.extend(_context_findings(ws, preset))
     if ws.tuning is not None:
         findings.extend(_tuning_preset_findings(ws, preset))
     elif not preset.vllm_supported:
@@ -136,6 +136,23 @@ def _template_findings(ws: Workspace) -> list[Finding]:
     ]
 
 
+def _context_findings(ws: Workspace, preset: Preset) -> list[Finding]:
+    """An inline max-model-len beyond the model's context (KAITO: ModelTokenLimit)."""
+    config = ws.inference.config if ws.inference is not None else None
+    flags = config.get("vllm") if isinstance(config, Mapping) else None
+    length = flags.get("max-model-len") if isinstance(flags, Mapping) else None
+    if not isinstance(length, int) or length <= preset.context_length:
+        return []
+    return [
+        at(
+            ws.document,
+            ("inference", "config", "vllm", "max-model-len"),
+            f"{length} is beyond {preset.name}'s context of {preset.context_length} tokens",
+            code="config",
+        )
+    ]
+
+
 def _unknown(name: str, catalog: Catalog) -> str:
     if HUGGING_FACE_ID.fullmatch(name):
         # KAITO serves any Hugging Face model best-effort; modelsync sizes only what it has
@@ -167,15 +184,6 @@ def _inference_findings(ws: Workspace) -> list[Finding]:
     assert ws.inference is not None
     doc, findings = ws.document, []
     adapters = ws.inference.adapters
-    if len(adapters) > MAX_ADAPTERS:
-        findings.append(
-            at(
-                doc,
-                ("inference", "adapters", MAX_ADAPTERS),
-                f"at most {MAX_ADAPTERS} adapters, got {len(adapters)}",
-                code="adapters",
-            )
-        )
     seen: dict[str, int] = {}
     for i, adapter in enumerate(adapters):
         path = ("inference", "adapters", i, "source")
