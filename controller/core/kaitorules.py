@@ -50,11 +50,38 @@ RESERVED_SELECTOR_LABELS = frozenset(
 def kaito_findings(ws: Workspace) -> list[Finding]:
     """Every KAITO admission rule ``ws`` breaks (and notes on what modelsync reads otherwise)."""
     return [
+        *_status_findings(ws),
         *_annotation_findings(ws),
+        *_adapter_findings(ws),
         *_image_findings(ws),
         *_selector_findings(ws),
         *_partition_findings(ws),
     ]
+
+
+def _status_findings(ws: Workspace) -> Iterator[Finding]:
+    if "status" in ws.document.body:
+        yield at(
+            ws.document,
+            ("status",),
+            "status is written by the KAITO operator; modelsync ignores it",
+            code="status",
+            severity=Severity.INFO,
+            value=False,
+        )
+
+
+def _adapter_findings(ws: Workspace) -> Iterator[Finding]:
+    adapters = ws.document.body.get("inference", {}).get("adapters") or ()
+    for i, adapter in enumerate(adapters):
+        if "urls" in (adapter.get("source") or {}):
+            yield at(
+                ws.document,
+                ("inference", "adapters", i, "source", "urls"),
+                "URLs are not an adapter source: use image or volumeSource (as KAITO requires)",
+                code="adapters",
+                value=False,
+            )
 
 
 def _annotation_findings(ws: Workspace) -> Iterator[Finding]:

@@ -258,3 +258,17 @@ def test_selectors_kaito_cannot_read_as_node_labels(
     )
     (error,) = errors(validate({"clusters/test/w.yaml": workspace(body)}))
     assert error.field == field
+
+
+def test_a_status_written_by_kaito_is_ignored_with_a_note(validate: Validate) -> None:
+    text = workspace(PHI) + "status:\n  state: Ready\n  workerNodes: [aks-gpu-1]\n"
+    report = validate({"clusters/test/w.yaml": text})
+    assert errors(report) == []
+    (note,) = notes(report, "status")
+    assert (note.severity, note.line) == (Severity.INFO, 9)
+
+
+def test_urls_are_not_an_adapter_source(validate: Validate) -> None:
+    body = PHI + "  adapters:\n    - source: {name: a, urls: ['https://example.com/a.bin']}\n"
+    found = {(f.field, f.code) for f in errors(validate({"clusters/test/w.yaml": workspace(body)}))}
+    assert ("inference.adapters[0].source.urls", "adapters") in found
