@@ -272,3 +272,36 @@ def test_urls_are_not_an_adapter_source(validate: Validate) -> None:
     body = PHI + "  adapters:\n    - source: {name: a, urls: ['https://example.com/a.bin']}\n"
     found = {(f.field, f.code) for f in errors(validate({"clusters/test/w.yaml": workspace(body)}))}
     assert ("inference.adapters[0].source.urls", "adapters") in found
+
+
+def test_a_v1alpha1_workspace_nested_under_spec_gets_the_default_there(
+    validate: Validate,
+) -> None:
+    text = (
+        "apiVersion: kaito.sh/v1alpha1\nkind: Workspace\nmetadata: {name: ws}\nspec:\n"
+        "  resource: {count: 1}\n  inference: {preset: {name: phi-3.5-mini-instruct}}\n"
+    )
+    report = validate({"clusters/test/w.yaml": text})
+    assert errors(report) == []
+    ws = report.clusters[0].workspaces[0].workspace
+    assert ws is not None
+    assert ws.instance_type == "Standard_NC24ads_A100_v4"
+    assert {f.code for f in report.findings} == {"converted", "normalized"}
+
+
+def test_a_missing_required_field_hides_only_what_depends_on_it(validate: Validate) -> None:
+    body = (
+        TUNING.format(method="lora")
+        .replace("  method: lora\n", "")
+        .replace("phi-3.5-mini-instruct", "phi-3.5-mini")
+    )
+    text = workspace(body).replace(
+        "  name: ws\n", "  name: ws\n  annotations: {kaito.sh/use-local-weights: 'yes'}\n"
+    )
+    found = {(f.field, f.code) for f in errors(validate({"clusters/test/w.yaml": text}))}
+    # tuning is cut (it misses method), so nothing is said about its preset; the annotation
+    # is judged as ever.
+    assert found == {
+        ("tuning", "schema"),
+        ("metadata.annotations.kaito.sh/use-local-weights", "annotation"),
+    }
