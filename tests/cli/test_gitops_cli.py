@@ -254,3 +254,15 @@ def test_render_renders_each_workspace_of_a_file_and_leaves_out_other_kinds(
     assert [d["metadata"]["name"] for d in deployments] == ["first", "second"]
     containers = deployments[1]["spec"]["template"]["spec"]["containers"]
     assert [c["image"] for c in containers] == ["ghcr.io/acme/server:1.0"]
+
+
+def test_sync_succeeds_with_a_configmap_beside_a_workspace(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    phi = (repo / "clusters/dev/phi-4-mini.yaml").read_text()
+    configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: params}\ndata: {a: b}\n"
+    (repo / "clusters/dev/phi-4-mini.yaml").write_text(configmap + "---\n" + phi)
+    commit(repo, "a ConfigMap before the Workspace, as KAITO's examples have")
+    code, out = run(capsys, "sync", "--repo", ".", "--cluster", "dev", "--out", "out")
+    assert code == 0, out
+    assert "install   ml-dev/phi-4-mini  ok" in out
