@@ -124,7 +124,20 @@ def _template_findings(ws: Workspace) -> list[Finding]:
                 code="kind",
             )
         ]
+    unused = [
+        at(
+            doc,
+            ("inference", key),
+            f"inference.{key} configures the preset's vLLM server; a custom pod template "
+            "serves its own containers, so it would be ignored",
+            code="template",
+            value=False,
+        )
+        for key in ("adapters", "config")
+        if key in doc.body["inference"]
+    ]
     return [
+        *unused,
         at(
             doc,
             ("inference", "template"),
@@ -132,7 +145,7 @@ def _template_findings(ws: Workspace) -> list[Finding]:
             "skipped (the pod gets the GPUs its containers request)",
             code="template",
             severity=Severity.INFO,
-        )
+        ),
     ]
 
 

@@ -305,3 +305,47 @@ def test_a_missing_required_field_hides_only_what_depends_on_it(validate: Valida
         ("tuning", "schema"),
         ("metadata.annotations.kaito.sh/use-local-weights", "annotation"),
     }
+
+
+TEMPLATE = """\
+resource:
+  instanceType: Standard_NC24ads_A100_v4
+inference:
+  template:
+    spec:
+      containers:
+        - name: server
+          image: ghcr.io/acme/server:1.0
+          resources: {limits: {nvidia.com/gpu: 1}}
+"""
+
+
+def test_a_custom_pod_template_is_placed_without_sizing(validate: Validate) -> None:
+    report = validate({"clusters/test/w.yaml": workspace(TEMPLATE)})
+    assert errors(report) == []
+    assert [f.severity for f in notes(report, "template")] == [Severity.INFO]
+    result = report.clusters[0].workspaces[0]
+    assert result.placement is not None
+    assert (result.placement.pool.name, result.placement.gpus_per_replica) == ("a100", 1)
+    assert result.preset is None
+
+
+def test_a_template_that_asks_for_more_gpus_than_a_node_has_does_not_fit(
+    validate: Validate,
+) -> None:
+    text = workspace(TEMPLATE.replace("nvidia.com/gpu: 1", "nvidia.com/gpu: 2"))
+    (error,) = errors(validate({"clusters/test/w.yaml": text}))
+    assert (error.field, error.code) == ("resource.instanceType", "fit")
+    assert "asks for 2 GPUs, a node has 1" in error.message
+
+
+def test_adapters_and_config_beside_a_template_are_errors(validate: Validate) -> None:
+    text = workspace(TEMPLATE + "  config: my-config\n")
+    (error,) = errors(validate({"clusters/test/w.yaml": text}))
+    assert error.field == "inference.config"
+
+
+def test_a_template_without_containers_is_refused_by_the_schema(validate: Validate) -> None:
+    text = workspace(TEMPLATE.partition("      containers:")[0] + "      containers: []\n")
+    (error,) = errors(validate({"clusters/test/w.yaml": text}))
+    assert (error.field, error.code) == ("inference.template.spec.containers", "schema")
