@@ -13,8 +13,9 @@ from typing import Any
 
 from controller.core.catalog import Catalog, Preset
 from controller.core.destinations import refused_url
-from controller.core.findings import Finding, Severity, at, did_you_mean
+from controller.core.findings import Finding, at, did_you_mean
 from controller.core.kaitorules import kaito_findings
+from controller.core.podtemplates import template_findings
 from controller.core.specs import ANNOTATION_PREFIX, Workspace
 from controller.core.trainingconfig import SECTIONS, problems, sections_of
 
@@ -62,7 +63,7 @@ def check_workspace(
         return findings, None
     base = ("tuning",) if ws.tuning else ("inference",)
     if ws.inference is not None and ws.inference.has_template:
-        return findings + _template_findings(ws), None
+        return findings + template_findings(ws), None
     findings += _inference_findings(ws) if ws.inference is not None else _tuning_findings(ws)
     ref = ws.preset
     if ref is None:
@@ -109,44 +110,6 @@ def check_workspace(
             )
         )
     return findings, preset
-
-
-def _template_findings(ws: Workspace) -> list[Finding]:
-    """A custom pod template is served as written: KAITO's rules, and a note that sizing is off."""
-    doc = ws.document
-    assert ws.inference is not None
-    if ws.inference.preset is not None:
-        return [
-            at(
-                doc,
-                ("inference", "template"),
-                "set inference.preset or inference.template, not both",
-                code="kind",
-            )
-        ]
-    unused = [
-        at(
-            doc,
-            ("inference", key),
-            f"inference.{key} configures the preset's vLLM server; a custom pod template "
-            "serves its own containers, so it would be ignored",
-            code="template",
-            value=False,
-        )
-        for key in ("adapters", "config")
-        if key in doc.body["inference"]
-    ]
-    return [
-        *unused,
-        at(
-            doc,
-            ("inference", "template"),
-            "custom pod template: its containers are served as written and GPU sizing is "
-            "skipped (the pod gets the GPUs its containers request)",
-            code="template",
-            severity=Severity.INFO,
-        ),
-    ]
 
 
 def _context_findings(ws: Workspace, preset: Preset) -> list[Finding]:

@@ -17,6 +17,7 @@ from typing import Any
 from controller.core.catalog import Catalog, Preset
 from controller.core.findings import Finding, at, did_you_mean
 from controller.core.karpenter import unsatisfiable
+from controller.core.podtemplates import template_gpus
 from controller.core.sizing import (
     InferenceSizing,
     TuningSizing,
@@ -134,19 +135,6 @@ def place_template(
     where = ("resource", "instanceType") if ws.instance_type else ("resource",)
     message = f"fits no node pool of cluster {cluster.name} ({'; '.join(reasons)})"
     return None, [at(ws.document, where, message, code="fit")]
-
-
-def template_gpus(template: Mapping[str, Any] | None) -> int:
-    """GPUs a pod template's containers ask for (limits, else requests, of nvidia.com/gpu)."""
-    spec = (template or {}).get("spec") or {}
-    total = 0
-    for container in spec.get("containers") or ():
-        resources = container.get("resources") or {}
-        amount = (resources.get("limits") or {}).get(GPU_LIMIT)
-        if amount is None:
-            amount = (resources.get("requests") or {}).get(GPU_LIMIT, 0)
-        total += int(amount) if str(amount).isdigit() else 0
-    return total
 
 
 #: vLLM runs FP8 checkpoints as W8A8 from compute capability 8.9 and weight-only (FP8 Marlin)
