@@ -79,12 +79,28 @@ def test_rbac_has_no_wildcards(item: Any) -> None:
             assert "resourceNames" not in rule or rule["resourceNames"]
 
 
-def test_cluster_scope_is_read_only_nodes() -> None:
-    [cluster_role] = rendered().all("ClusterRole")
+def test_nothing_at_cluster_scope_unless_the_controller_applies_node_pools() -> None:
+    assert not rendered().all("ClusterRole")
+    out = rendered(rbac={"create": True, "manageNodePools": True})
+    [cluster_role] = out.all("ClusterRole")
     assert cluster_role["rules"] == [
-        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}
+        {
+            "apiGroups": ["karpenter.sh"],
+            "resources": ["nodepools"],
+            "verbs": ["list", "create", "patch"],
+        },
+        {
+            "apiGroups": ["karpenter.azure.com"],
+            "resources": ["aksnodeclasses"],
+            "verbs": ["create", "patch"],
+        },
+        {
+            "apiGroups": ["karpenter.k8s.aws"],
+            "resources": ["ec2nodeclasses"],
+            "verbs": ["create", "patch"],
+        },
     ]
-    [binding] = rendered().all("ClusterRoleBinding")
+    [binding] = out.all("ClusterRoleBinding")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "modelsync", "namespace": RELEASE_NAMESPACE}
     ]
