@@ -126,18 +126,28 @@ class _Target:
         self.connection.close()
 
 
+def _request(
+    args: argparse.Namespace,
+    patch: Callable[[str], dict[str, Any]],
+    handled: Callable[[Mapping[str, Any], str], bool],
+    verb: str,
+) -> int:
+    """Annotate the object with a request stamped now, and wait until its status says the
+    controller handled that stamp."""
+    target, stamp = _Target(args), _now()
+    try:
+        target.patch(patch(stamp))
+        return target.wait(lambda s: handled(s, stamp), f"{verb} {target.namespace}/{target.name}")
+    finally:
+        target.close()
+
+
 def reconcile(args: argparse.Namespace) -> int:
     from controller.core.control import reconcile_patch
 
-    target, stamp = _Target(args), _now()
-    try:
-        target.patch(reconcile_patch(stamp))
-        return target.wait(
-            lambda s: s.get("lastHandledReconcileAt") == stamp,
-            f"reconciled {target.namespace}/{target.name}",
-        )
-    finally:
-        target.close()
+    return _request(
+        args, reconcile_patch, lambda s, at: s.get("lastHandledReconcileAt") == at, "reconciled"
+    )
 
 
 def suspend(args: argparse.Namespace) -> int:
@@ -158,29 +168,18 @@ def suspend(args: argparse.Namespace) -> int:
 def resume(args: argparse.Namespace) -> int:
     from controller.core.control import resume_patch
 
-    target, stamp = _Target(args), _now()
-    try:
-        target.patch(resume_patch(stamp))
-        return target.wait(
-            lambda s: s.get("lastHandledReconcileAt") == stamp and not s.get("suspended"),
-            f"resumed {target.namespace}/{target.name}",
-        )
-    finally:
-        target.close()
+    return _request(
+        args,
+        resume_patch,
+        lambda s, at: s.get("lastHandledReconcileAt") == at and not s.get("suspended"),
+        "resumed",
+    )
 
 
 def reset(args: argparse.Namespace) -> int:
     from controller.core.control import reset_patch
 
-    target, stamp = _Target(args), _now()
-    try:
-        target.patch(reset_patch(stamp))
-        return target.wait(
-            lambda s: s.get("lastHandledResetAt") == stamp,
-            f"reset {target.namespace}/{target.name}",
-        )
-    finally:
-        target.close()
+    return _request(args, reset_patch, lambda s, at: s.get("lastHandledResetAt") == at, "reset")
 
 
 def history(args: argparse.Namespace) -> int:

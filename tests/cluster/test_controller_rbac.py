@@ -9,6 +9,7 @@ the chart keeps it, so a new grant fails here until someone says why it is neede
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import helm_python as helm
@@ -267,7 +268,7 @@ def install_karpenter_crds(kube: KubeClient) -> None:
         existing = kube.list("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
         if all(c["metadata"]["name"] != name for c in existing):
             kube.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
-        settled(lambda name=name: established(kube, name))
+        settled(partial(established, kube, name))
 
 
 def established(kube: KubeClient, name: str) -> bool:
