@@ -18,15 +18,37 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from controller.core.capacity import Assignment
+from controller.core.problems import Problem, ProblemMemory, problems
 from controller.core.redaction import redact, redact_data
 from controller.core.status import Event
 from controller.engine.metrics import Metrics
 from controller.engine.sync import PassResult, Syncer
 
+if TYPE_CHECKING:
+    from controller.engine.notifications import Notifier
+
 log = logging.getLogger(__name__)
+
+
+_PROBLEM_TEXT = {
+    "invalid": "invalid Workspace %s/%s: %s",
+    "held": "not pruning %s/%s: %s",
+    "failed": "release %s/%s failed: %s",
+}
+
+
+def _fields(problem: Problem, result: PassResult) -> dict[str, str]:
+    return {
+        "cluster": result.cluster,
+        "namespace": problem.namespace,
+        "workspace": problem.workspace,
+        "file": problem.file,
+        "commit": result.commit,
+        "reason": problem.reason,
+    }
 
 
 class EventSink(Protocol):
@@ -58,8 +80,11 @@ class Controller:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         secrets: Sequence[str] = (),
+        notifier: Notifier | None = None,
     ) -> None:
         self.syncer = syncer
+        self.notifier = notifier
+        self._problems = ProblemMemory()
         self.secrets = tuple(secrets)
         self.interval = interval
         self.jitter = jitter
@@ -89,6 +114,8 @@ class Controller:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.notifier is not None:
+            self.notifier.start()
         self._thread = threading.Thread(target=self.run, name="modelsync-loop", daemon=True)
         self._thread.start()
 
@@ -97,6 +124,8 @@ class Controller:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self.notifier is not None:
+            self.notifier.stop(timeout=5)
 
     @property
     def alive(self) -> bool:
@@ -147,6 +176,12 @@ class Controller:
             except Exception:  # events are best effort
                 log.exception("could not record events")
         self._log(result)
+        self._report_problems(result)
+        if self.notifier is not None:
+            try:
+                self.notifier.observe(result)
+            except Exception:  # notifications are best effort
+                log.exception("could not queue notifications")
         return result
 
     def _delay(self) -> float:
@@ -169,6 +204,21 @@ class Controller:
                 failed,
                 len(result.waiting),
                 result.seconds,
+            )
+
+    def _report_problems(self, result: PassResult) -> None:
+        """Log each invalid Workspace, held prune and failed release once (core.problems)."""
+        if result.plan is None or result.error:
+            return  # nothing was planned: every problem stands as it was
+        waiting = {("failed", s.namespace, s.workspace) for s in result.waiting}
+        found = problems(result.plan, result.results, result.statuses)
+        for problem in self._problems.news(found, keep=waiting):
+            log.warning(
+                _PROBLEM_TEXT[problem.kind],
+                problem.namespace,
+                problem.workspace or problem.file,
+                problem.message,
+                extra=_fields(problem, result),
             )
 
     # -- what /status shows ------------------------------------------------------------

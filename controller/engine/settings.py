@@ -25,7 +25,7 @@ from controller.adapters.charts import ChartSource
 from controller.adapters.gitauth import GitAuth
 from controller.adapters.gitsource import GitError, GitRef, GitSource, LocalSource
 from controller.adapters.hydrate import HydrateTarget
-from controller.core.documents import Document, parse_document
+from controller.core.documents import Document, SourceFile, parse_document
 from controller.core.planning import DriftPolicy, FailurePolicy, PlanPolicy
 from controller.core.ports import Source, Target
 from controller.engine.sync import Syncer
@@ -91,6 +91,11 @@ class Settings:
     kubeconfig: Path | None = None  # None: in-cluster, else $KUBECONFIG or ~/.kube/config
     kube_context: str | None = None
     request_timeout: float = 30.0  # per Kubernetes API request (Helm actions: timeout)
+    log_format: str = "text"  # text | json
+    # Where rollouts are reported (engine/notifications.py); secrets come from
+    # notifications_dir, never from this mapping.
+    notifications: Mapping[str, Any] = field(default_factory=dict)
+    notifications_dir: Path = Path("/etc/modelsync/notifications")
 
     @property
     def local(self) -> bool:
@@ -121,6 +126,7 @@ _KEYS = {
     "listen": "listen",
     "webhookListen": "webhook_listen",
     "leaderElection": "leader_election",
+    "logFormat": "log_format",
 }
 
 
@@ -144,6 +150,8 @@ def load_settings(config: Path, /, **overrides: Any) -> Settings:
             values |= _repo(value, config)
         elif key == "charts":
             values["charts_repository"] = str((value or {}).get("repository") or "")
+        elif key == "notifications":
+            values["notifications"] = _notifications(data, config)
         elif key in _KEYS:
             values[_KEYS[key]] = value
         else:
@@ -153,6 +161,20 @@ def load_settings(config: Path, /, **overrides: Any) -> Settings:
             values[name] = duration(values[name])
     settings = Settings(**values)
     return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _notifications(data: bytes, path: Path) -> dict[str, Any]:
+    """The ``notifications`` mapping, checked against schemas/controller-config.schema.json;
+    its errors are located at their line in the file."""
+    doc = parse_document(SourceFile(str(path), data))
+    if not isinstance(doc, Document):
+        raise SettingsError(f"{path}: {doc.message}")
+    findings = [f for f in load_bundle().schemas.validate("ControllerConfig", doc) if f.is_error]
+    if findings:
+        raise SettingsError(
+            "\n".join(f"{f.file}:{f.line}:{f.column}: {f.field}: {f.message}" for f in findings)
+        )
+    return dict(doc.body.get("notifications") or {})
 
 
 def _repo(value: Any, path: Path) -> dict[str, Any]:
@@ -179,6 +201,8 @@ def check(settings: Settings) -> None:
         names = sorted(p.value for p in allowed)
         if value not in names:
             raise SettingsError(f"{key} must be one of {', '.join(names)}, got {value!r}")
+    if settings.log_format not in ("text", "json"):
+        raise SettingsError(f"logFormat must be text or json, got {settings.log_format!r}")
     if sum(x is not None for x in (settings.branch, settings.tag, settings.commit)) > 1:
         raise SettingsError("give at most one of branch, tag and commit")
 

@@ -73,6 +73,7 @@ class PassResult:
     events: tuple[Event, ...] = ()
     fetch_seconds: float | None = None
     drifted: tuple[str, ...] = ()  # namespace/name of releases whose live objects drifted
+    tried: str = ""  # the commit fetched, whether or not the pass got to apply it
 
     @property
     def ok(self) -> bool:
@@ -137,6 +138,7 @@ class Syncer:
         the pass stops there, unfinished, and the next leader's pass picks it up."""
         started = self.clock()
         timing: dict[str, float] = {}
+        fetched = ""
 
         def stop(commit: str, *, error: str = "", skipped: str = "") -> PassResult:
             if error:
@@ -149,10 +151,11 @@ class Syncer:
                 error=error,
                 statuses=tuple(self.statuses.values()),
                 fetch_seconds=timing.get("fetch"),
+                tried=fetched,
             )
 
         try:
-            commit = self.source.fetch().commit
+            commit = fetched = self.source.fetch().commit
         except GitError as e:
             timing["fetch"] = self.clock() - started
             return stop(self.commit, error=f"fetch failed: {e}")
@@ -262,6 +265,7 @@ class Syncer:
             events=tuple(events),
             fetch_seconds=timing["fetch"],
             drifted=tuple(f"{ns}/{name}" for ns, name in sorted(drifted)),
+            tried=commit,
         )
 
     def _finish(
