@@ -83,6 +83,8 @@ modelsync.dev/cluster: {{ .Values.config.cluster | quote }}
   "listen" ":8080"
   "webhookListen" ":8081"
   "charts" (dict "repository" $c.charts.repository "version" $c.charts.version)
+  "logFormat" $c.logFormat
+  "notifications" ($c.notifications | default dict)
 }}
 {{- toYaml $cfg }}
 {{- end }}
