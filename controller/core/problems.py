@@ -16,7 +16,13 @@ from controller.core.planning import Plan, ReleaseState, Step
 from controller.core.releases import LABEL_SOURCE
 from controller.core.status import ActionResult, WorkspaceStatus
 
-__all__ = ["FAILED_REASONS", "Problem", "ProblemMemory", "problems"]
+__all__ = [
+    "FAILED_REASONS",
+    "Problem",
+    "ProblemMemory",
+    "problems",
+    "unsettled",
+]
 
 #: Workspace status reasons that mean its release failed (status.py names them).
 FAILED_REASONS = frozenset(
@@ -100,6 +106,18 @@ def problems(
                 )
             )
     return found
+
+
+def unsettled(
+    statuses: Sequence[WorkspaceStatus],
+    waiting: Iterable[Step],
+    failing: Collection[tuple[str, str]],
+) -> set[tuple[str, str, str]]:
+    """Keys of failed releases a pass did not settle: held back by their backoff, or
+    rolled back after the failure (``failing``: their change has not succeeded since).
+    Neither is fixed; the next attempt that fails the same way is no news."""
+    keys = {("failed", s.namespace, s.workspace) for s in waiting}
+    return keys | {("failed", s.namespace, s.name) for s in statuses if s.key in failing}
 
 
 def _source(step: Step) -> str:

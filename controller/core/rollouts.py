@@ -10,7 +10,7 @@ pods are up), not on every pass.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -20,6 +20,7 @@ from controller.core.status import ActionResult, WorkspaceStatus
 __all__ = ["Failure", "Rollout", "RolloutMemory", "RolloutState", "rollout_of"]
 
 GITHUB_DESCRIPTION = 140
+_UNDONE = "the change failed; the release runs its previous revision until a retry works"
 
 
 class RolloutState(StrEnum):
@@ -57,16 +58,24 @@ def rollout_of(
     results: Sequence[ActionResult] = (),
     *,
     error: str = "",
+    failing: Collection[tuple[str, str]] = (),
 ) -> Rollout:
     """How ``commit`` stands after a pass: failed when the pass stopped on it (``error``),
-    when a Workspace is invalid or its release failed; pending while a release is still
-    coming up; else success. Suspended Workspaces count as neither."""
+    when a Workspace is invalid or its release failed (``failing``: releases whose change
+    failed and has not succeeded since, rolled back or waiting to retry); pending while a
+    release is still coming up; else success. Suspended Workspaces count as neither."""
     if error:
         return Rollout(cluster, commit, RolloutState.FAILURE, _short(f"not applied: {error}"))
     failures = [
         Failure(s.namespace, s.name, s.file, s.reason, s.message)
         for s in statuses
         if s.reason == "ValidationFailed" or s.reason in FAILED_REASONS
+    ]
+    # Running, but on the revision before the change: the commit did not roll out.
+    failures += [
+        Failure(s.namespace, s.name, s.file, "ChangeFailed", _UNDONE)
+        for s in statuses
+        if s.key in failing and s.reason not in FAILED_REASONS
     ]
     failures += [
         Failure(r.step.namespace, r.step.workspace, "", "UninstallFailed", r.message)

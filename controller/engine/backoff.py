@@ -43,6 +43,12 @@ class Backoff:
         entry = self._entries.get(key)
         return entry is not None and entry.digest == digest and entry.failures >= self.attempts
 
+    def failing(self, key: tuple[str, str], digest: str) -> bool:
+        """Whether ``digest`` failed for ``key`` and has not succeeded since (a rollback
+        that undid it does not count)."""
+        entry = self._entries.get(key)
+        return entry is not None and entry.digest == digest
+
     def retry_at(self, key: tuple[str, str]) -> float | None:
         """When the backoff of ``key`` is over (None: no failure recorded)."""
         entry = self._entries.get(key)

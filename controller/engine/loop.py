@@ -21,7 +21,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from controller.core.capacity import Assignment
-from controller.core.problems import Problem, ProblemMemory, problems
+from controller.core.planning import Action, ReleaseState, Step
+from controller.core.problems import Problem, ProblemMemory, problems, unsettled
 from controller.core.redaction import redact, redact_data
 from controller.core.status import Event
 from controller.engine.metrics import Metrics
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
     from controller.engine.notifications import Notifier
 
 log = logging.getLogger(__name__)
+
+
+def _remediation(step: Step) -> bool:
+    return step.state in (ReleaseState.FAILED, ReleaseState.STUCK) and step.action in (
+        Action.ROLLBACK,
+        Action.UNINSTALL,
+    )
 
 
 _PROBLEM_TEXT = {
@@ -197,22 +205,26 @@ class Controller:
             log.debug("pass skipped (%s) in %.3fs", result.skipped, result.seconds)
         else:
             failed = sum(1 for r in result.results if not r.ok)
+            # A rollback or uninstall after a failure undoes the change: not "applied".
+            undone = sum(1 for r in result.results if r.ok and _remediation(r.step))
             log.info(
-                "pass at %s: %d applied, %d failed, %d waiting, %.2fs",
+                "pass at %s: %d applied, %d undone after failing, %d failed, %d waiting, %.2fs",
                 result.commit[:12],
-                len(result.results) - failed,
+                len(result.results) - failed - undone,
+                undone,
                 failed,
                 len(result.waiting),
                 result.seconds,
+                extra={"cluster": result.cluster, "commit": result.commit},
             )
 
     def _report_problems(self, result: PassResult) -> None:
         """Log each invalid Workspace, held prune and failed release once (core.problems)."""
         if result.plan is None or result.error:
             return  # nothing was planned: every problem stands as it was
-        waiting = {("failed", s.namespace, s.workspace) for s in result.waiting}
         found = problems(result.plan, result.results, result.statuses)
-        for problem in self._problems.news(found, keep=waiting):
+        keep = unsettled(result.statuses, result.waiting, result.failing)
+        for problem in self._problems.news(found, keep=keep):
             log.warning(
                 _PROBLEM_TEXT[problem.kind],
                 problem.namespace,

@@ -185,4 +185,6 @@ def _rollout(result: PassResult) -> Rollout | None:
         return rollout_of(result.cluster, result.tried, (), error=result.error)
     if not result.commit or (result.report is None and not result.statuses):
         return None
-    return rollout_of(result.cluster, result.commit, result.statuses, result.results)
+    return rollout_of(
+        result.cluster, result.commit, result.statuses, result.results, failing=result.failing
+    )

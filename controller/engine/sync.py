@@ -74,6 +74,9 @@ class PassResult:
     fetch_seconds: float | None = None
     drifted: tuple[str, ...] = ()  # namespace/name of releases whose live objects drifted
     tried: str = ""  # the commit fetched, whether or not the pass got to apply it
+    # (namespace, release) whose change from Git failed and has not succeeded since: a
+    # rollback after the failure leaves it Ready, on the revision before the change.
+    failing: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -152,6 +155,7 @@ class Syncer:
                 statuses=tuple(self.statuses.values()),
                 fetch_seconds=timing.get("fetch"),
                 tried=fetched,
+                failing=self._failing(self.desired),
             )
 
         try:
@@ -266,6 +270,7 @@ class Syncer:
             fetch_seconds=timing["fetch"],
             drifted=tuple(f"{ns}/{name}" for ns, name in sorted(drifted)),
             tried=commit,
+            failing=self._failing(desired),
         )
 
     def _finish(
@@ -289,6 +294,9 @@ class Syncer:
             return error
         self.commit = commit
         return ""
+
+    def _failing(self, desired: list[DesiredRelease]) -> frozenset[tuple[str, str]]:
+        return frozenset(d.key for d in desired if self.backoff.failing(d.key, d.digest))
 
     def _refresh_readiness(self) -> None:
         """Between full passes, follow the pods of releases still coming up."""

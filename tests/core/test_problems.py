@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from controller.core.planning import Action, ObservedRelease, Plan, ReleaseState, Step
-from controller.core.problems import Problem, ProblemMemory, problems
+from controller.core.problems import Problem, ProblemMemory, problems, unsettled
 from controller.core.releases import LABEL_SOURCE, LABEL_WORKSPACE
 from controller.core.status import ActionResult, WorkspaceStatus
 
@@ -78,3 +78,12 @@ def test_a_release_waiting_out_its_backoff_is_not_forgotten() -> None:
     assert memory.news([failed]) == [failed]
     assert memory.news([], keep={failed.key}) == []  # not retried this pass
     assert memory.news([failed]) == []  # retried, failed the same way: already said
+
+
+def test_releases_waiting_or_rolled_back_are_unsettled() -> None:
+    waiting = Step(Action.UPGRADE, ReleaseState.OUT_OF_SYNC, "ml", "w", "chart or values changed")
+    rows = [row("rolled", "RollbackSucceeded", ready="True"), row("fine", "InSync", ready="True")]
+    assert unsettled(rows, [waiting], {("ml", "rolled")}) == {
+        ("failed", "ml", "w"),
+        ("failed", "ml", "rolled"),
+    }

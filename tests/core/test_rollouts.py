@@ -78,3 +78,10 @@ def test_the_same_commit_in_the_same_state_is_reported_once() -> None:
     assert memory.news(ready)
     assert not memory.news(ready)
     assert memory.news(rollout_of("edge", "b" * 40, [row("a")]))  # a new commit
+
+
+def test_a_change_rolled_back_after_failing_is_no_rollout_even_when_ready() -> None:
+    rows = [row("a"), row("b", "Unknown", "Progressing")]
+    rollout = rollout_of("edge", SHA, rows, failing={("ml", "b")})
+    assert rollout.state is RolloutState.FAILURE
+    assert [(f.workspace, f.reason) for f in rollout.failures] == [("b", "ChangeFailed")]
