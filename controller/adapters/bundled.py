@@ -26,7 +26,7 @@ _KINDS = {
     "Cluster": "cluster.schema.json",
     "Preset": "preset.schema.json",
     "GPUCatalog": "gpu-catalog.schema.json",
-    "ControllerConfig": "controller-config.schema.json",
+    "Notifications": "notifications.schema.json",
 }
 
 

@@ -15,6 +15,7 @@ secrets first, like ``/status`` and Events.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -101,6 +102,7 @@ class Notifier:
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._deliveries = itertools.count()
         self.sent = 0
         self.dropped = 0
 
@@ -154,7 +156,7 @@ class Notifier:
 
     def _deliver(self, request: Request) -> None:
         key = (request.receiver, request.url)
-        digest = str(id(request))
+        digest = str(next(self._deliveries))  # each request its own count of attempts
         while not self._stop.is_set():
             try:
                 self._send(request, self.receivers.timeout)

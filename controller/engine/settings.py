@@ -164,12 +164,12 @@ def load_settings(config: Path, /, **overrides: Any) -> Settings:
 
 
 def _notifications(data: bytes, path: Path) -> dict[str, Any]:
-    """The ``notifications`` mapping, checked against schemas/controller-config.schema.json;
+    """The ``notifications`` mapping, checked against schemas/notifications.schema.json;
     its errors are located at their line in the file."""
     doc = parse_document(SourceFile(str(path), data))
     if not isinstance(doc, Document):
         raise SettingsError(f"{path}: {doc.message}")
-    findings = [f for f in load_bundle().schemas.validate("ControllerConfig", doc) if f.is_error]
+    findings = [f for f in load_bundle().schemas.validate("Notifications", doc) if f.is_error]
     if findings:
         raise SettingsError(
             "\n".join(f"{f.file}:{f.line}:{f.column}: {f.field}: {f.message}" for f in findings)

@@ -1,6 +1,6 @@
 """charts/modelsync's logFormat and notifications: the chart and the controller agree.
 
-The chart's schema for ``config.notifications`` is schemas/controller-config.schema.json's,
+The chart's schema for ``config.notifications`` is schemas/notifications.schema.json's,
 and the config it renders starts a controller that reports to the receivers it names,
 with the secrets mounted where the controller reads them.
 """
@@ -31,7 +31,7 @@ def without_error_texts(node: Any) -> Any:
 
 
 def test_the_chart_checks_notifications_with_the_controllers_schema() -> None:
-    controller = json.loads((REPO_ROOT / "schemas/controller-config.schema.json").read_text())
+    controller = json.loads((REPO_ROOT / "schemas/notifications.schema.json").read_text())
     chart = json.loads((REPO_ROOT / "charts/modelsync/values.schema.json").read_text())
     ours = chart["properties"]["config"]["properties"]["notifications"]
     assert ours == without_error_texts(controller["$defs"]["notifications"])
