@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 
 from controller.core.notifications import SIGNATURE_HEADER, NotifySecrets, receivers
+from controller.core.status import WorkspaceStatus
 from controller.engine import logs
 from controller.engine.backoff import Backoff
 from controller.engine.notifications import Notifier
+from controller.engine.sync import PassResult
 from tests.support.controllerhttp import Running, seed, serving, workspace
 from tests.support.gitserver import GitDaemon, OriginRepo, free_port
 from tests.support.receiver import Receiver, receiver
@@ -28,6 +30,7 @@ from tests.support.waiting import wait_for
 
 TOKEN = "ghp_notifyT0ken0123456789abcdef"
 HMAC_KEY = "hmac-k3y-for-the-webhook"
+READY = WorkspaceStatus("edge", "ml", "phi", "phi", "clusters/edge/phi.yaml", "True", "InSync", "")
 
 
 def notifier(url: str, *, attempts: int = 4) -> Notifier:
@@ -176,3 +179,30 @@ def test_a_receiver_that_answers_with_the_token_has_it_redacted(
     assert "HTTP 401" in text
     assert TOKEN not in text
     assert len(sink.requests) == 2  # one attempt each
+
+
+def test_a_full_queue_drops_its_oldest_request_and_observe_never_waits(sink: Receiver) -> None:
+    sink.hold = 30.0
+    to = receivers(
+        {"webhook": {"url": f"{sink.url}/hook"}, "allowLoopback": True},
+        NotifySecrets(),
+        cluster="edge",
+        repo_url="",
+        timeout=30.0,
+    )
+    queued = Notifier(to, queue_size=1)
+    queued.start()
+    try:
+        commits = [c * 40 for c in "abcd"]
+        started = time.monotonic()
+        queued.observe(PassResult("edge", commits[0], 0.1, statuses=(READY,)))
+        wait_for(lambda: len(sink.requests) == 1)  # the worker is held in the first request
+        for commit in commits[1:]:
+            queued.observe(PassResult("edge", commit, 0.1, statuses=(READY,)))
+        assert time.monotonic() - started < 5
+        assert queued.dropped == 2  # b and c; d waits in the queue
+        sink.released.set()
+        wait_for(lambda: len(sink.requests) == 2)
+    finally:
+        queued.stop()
+    assert [r.json()["commit"] for r in sink.requests] == [commits[0], commits[3]]
