@@ -47,13 +47,16 @@ Sender = Callable[[Request, float], int]
 
 
 def read_secrets(directory: Path) -> NotifySecrets:
-    """The notifications Secret's keys, as mounted files (each optional)."""
+    """The notifications Secret's keys, as mounted files (each optional; one that exists
+    and cannot be read is a SettingsError)."""
 
     def read(name: str) -> str:
         try:
             return (directory / name).read_text().strip()
         except (FileNotFoundError, NotADirectoryError):
             return ""
+        except OSError as e:  # mounted but unreadable: say so rather than run without it
+            raise SettingsError(f"cannot read {directory / name}: {e.strerror}") from e
 
     return NotifySecrets(
         github_token=read("github-token"),

@@ -21,7 +21,8 @@ from controller.core.notifications import SIGNATURE_HEADER, NotifySecrets, recei
 from controller.core.status import WorkspaceStatus
 from controller.engine import logs
 from controller.engine.backoff import Backoff
-from controller.engine.notifications import Notifier
+from controller.engine.notifications import Notifier, read_secrets
+from controller.engine.settings import SettingsError
 from controller.engine.sync import PassResult
 from tests.support.controllerhttp import Running, seed, serving, workspace
 from tests.support.gitserver import GitDaemon, OriginRepo, free_port
@@ -206,3 +207,14 @@ def test_a_full_queue_drops_its_oldest_request_and_observe_never_waits(sink: Rec
     finally:
         queued.stop()
     assert [r.json()["commit"] for r in sink.requests] == [commits[0], commits[3]]
+
+
+def test_secret_files_are_optional_but_one_that_cannot_be_read_stops_the_start(
+    tmp_path: Path,
+) -> None:
+    assert read_secrets(tmp_path / "absent") == NotifySecrets()
+    (tmp_path / "webhook-hmac").write_text("k3y\n")
+    assert read_secrets(tmp_path) == NotifySecrets(webhook_hmac="k3y")
+    (tmp_path / "github-token").mkdir()  # a mount gone wrong: a folder where a key should be
+    with pytest.raises(SettingsError, match=r"cannot read .*github-token"):
+        read_secrets(tmp_path)
