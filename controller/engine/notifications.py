@@ -106,6 +106,7 @@ class Notifier:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._deliveries = itertools.count()
+        self._overflowing = False
         self.sent = 0
         self.dropped = 0
 
@@ -139,7 +140,15 @@ class Notifier:
                 except queue.Empty:
                     continue
                 self.dropped += 1
-                log.warning("notification queue full: dropped a %s notification", old.receiver)
+                # Once per outage, not once per request: a receiver down for hours must
+                # not flood the log (the count is in ``dropped``).
+                log.log(
+                    logging.DEBUG if self._overflowing else logging.WARNING,
+                    "notification queue full (receiver slow or down): dropping the oldest, "
+                    "a %s notification",
+                    old.receiver,
+                )
+                self._overflowing = True
 
     def _redacted(self, rollout: Rollout) -> Rollout:
         failures = tuple(
@@ -176,6 +185,7 @@ class Notifier:
                 self._stop.wait(max(0.0, until - self._clock()))
                 continue
             self._backoff.succeeded(key)
+            self._overflowing = False
             self.sent += 1
             log.debug("notification sent to %s", request.receiver)
             return

@@ -182,7 +182,9 @@ def test_a_receiver_that_answers_with_the_token_has_it_redacted(
     assert len(sink.requests) == 2  # one attempt each
 
 
-def test_a_full_queue_drops_its_oldest_request_and_observe_never_waits(sink: Receiver) -> None:
+def test_a_full_queue_drops_its_oldest_request_and_observe_never_waits(
+    sink: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
     sink.hold = 30.0
     to = receivers(
         {"webhook": {"url": f"{sink.url}/hook"}, "allowLoopback": True},
@@ -193,6 +195,7 @@ def test_a_full_queue_drops_its_oldest_request_and_observe_never_waits(sink: Rec
     )
     queued = Notifier(to, queue_size=1)
     queued.start()
+    caplog.set_level(logging.DEBUG, logger="controller.engine.notifications")
     try:
         commits = [c * 40 for c in "abcd"]
         started = time.monotonic()
@@ -202,6 +205,8 @@ def test_a_full_queue_drops_its_oldest_request_and_observe_never_waits(sink: Rec
             queued.observe(PassResult("edge", commit, 0.1, statuses=(READY,)))
         assert time.monotonic() - started < 5
         assert queued.dropped == 2  # b and c; d waits in the queue
+        full = [r for r in caplog.records if "queue full" in r.getMessage()]
+        assert [r.levelname for r in full] == ["WARNING", "DEBUG"]  # warned once per outage
         sink.released.set()
         wait_for(lambda: len(sink.requests) == 2)
     finally:
