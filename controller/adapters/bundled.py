@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from controller.core.catalog import (
     Catalog,
@@ -26,7 +27,8 @@ _KINDS = {
     "Cluster": "cluster.schema.json",
     "Preset": "preset.schema.json",
     "GPUCatalog": "gpu-catalog.schema.json",
-    "Notifications": "notifications.schema.json",
+    "RAGEngine": "ragengine.schema.json",
+    "ControllerConfig": "controller-config.schema.json",
 }
 
 
@@ -74,6 +76,14 @@ def load_bundle(root: Path | None = None) -> Bundle:
         instance_types={t.name: t for t in types},
     )
     return Bundle(base, schemas, catalog)
+
+
+@cache
+def config_schema(root: Path | None = None) -> dict[str, Any]:
+    """The controller's config schema as JSON (its ``$defs`` hold the duration pattern)."""
+    path = (root or data_root()) / "schemas" / _KINDS["ControllerConfig"]
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return loaded
 
 
 def _load(path: Path, base: Path, schemas: SchemaSet, kind: str) -> Document:

@@ -319,12 +319,10 @@ class HelmTarget:
             raise _RefusedError(f"nothing to {step.action} for {step.namespace}/{step.name}")
         desired = step.desired
         values: dict[str, Any] = json.loads(json.dumps(desired.values))
-        chart = self._charts.chart(desired.chart, desired.chart_version)
-        try:
-            chart.validate_schema(values)
-        except helm.HelmError as e:
-            raise ChartError(f"{desired.chart} {desired.chart_version}: {e}") from e
-        path = self._charts.path(desired.chart, desired.chart_version)
+        # Rendered offline first: the values schema and the chart policy are checked before
+        # anything reaches the cluster (a refused release keeps what it runs now).
+        self._charts.render_files(desired)
+        path = self._charts.path(desired.chart, desired.chart_version, desired.repository)
         if step.state is ReleaseState.DRIFTED and step.observed is not None:
             self._live_objects().reclaim(
                 self._released_objects(step.observed), helm_field_manager()

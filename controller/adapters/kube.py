@@ -38,6 +38,8 @@ from kubernetes.client import ApiClient, ApiException, Configuration
 
 JSON = dict[str, Any]
 MAX_MESSAGE = 200
+#: Accept header of a metadata-only list (falls back to a full list where not served).
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 # kubernetes.config's loaders carry no annotations; these are their signatures as used here.
 _load_kube_config: Callable[..., None] = kubernetes.config.load_kube_config
@@ -178,10 +180,19 @@ class KubeClient:
         close()
 
     def list(
-        self, path: str, *, label_selector: str = "", timeout: float | None = None
+        self,
+        path: str,
+        *,
+        label_selector: str = "",
+        timeout: float | None = None,
+        metadata_only: bool = False,
     ) -> list[JSON]:
+        """The collection's items; ``metadata_only``: only their metadata (a
+        PartialObjectMetadataList, what client-go's metadata informers read)."""
         query = {"labelSelector": label_selector} if label_selector else {}
-        items = self.request("GET", path, query=query, timeout=timeout).get("items") or []
+        accept = METADATA_ONLY if metadata_only else "application/json"
+        answer = self.request("GET", path, query=query, timeout=timeout, accept=accept)
+        items = answer.get("items") or []
         return [item for item in items if isinstance(item, dict)]
 
     def create(self, path: str, body: JSON, *, timeout: float | None = None) -> JSON:
@@ -205,8 +216,9 @@ class KubeClient:
         body: JSON | None = None,
         content_type: str = "application/json",
         timeout: float | None = None,
+        accept: str = "application/json",
     ) -> JSON:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type
         try:

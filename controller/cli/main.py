@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from controller import __version__
-from controller.cli import diff, presets, render, run, status, sync, validate
+from controller.cli import control, diff, presets, render, run, status, sync, validate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"modelsync {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (validate, diff, sync, run, status, render, presets):
+    for module in (validate, diff, sync, run, status, render, presets, control):
         module.register(commands)
     return parser
 

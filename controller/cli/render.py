@@ -15,6 +15,7 @@ import yaml
 from controller.adapters.bundled import load_bundle
 from controller.adapters.files import read_paths
 from controller.adapters.localcatalog import local_catalog, presets_beside
+from controller.cli.policyflag import PolicyFileError, add_policy_flag, policy_of
 from controller.core.layout import CLUSTER_FILE
 from controller.core.releases import desired_release
 from controller.core.validation import validate_files
@@ -24,6 +25,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser = commands.add_parser("render", help="print the manifests a Workspace file becomes")
     parser.add_argument("file", type=Path, metavar="FILE")
     parser.add_argument("--values", action="store_true", help="print the chart values instead")
+    add_policy_flag(parser)
     parser.set_defaults(handler=run)
 
 
@@ -36,13 +38,21 @@ def run(args: argparse.Namespace) -> int:
     if cluster_dir is None:
         print(f"modelsync render: no {CLUSTER_FILE} above {args.file}", file=sys.stderr)
         return 2
+    try:
+        policy = policy_of(args)
+    except PolicyFileError as e:
+        print(f"modelsync render: {e}", file=sys.stderr)
+        return 2
     from controller.adapters.charts import ChartError, ChartSource
 
     root = cluster_dir.parent
     bundle = load_bundle()
     local = local_catalog(bundle, presets_beside(cluster_dir), root)
     report = validate_files(
-        read_paths([cluster_dir], root), schemas=bundle.schemas, catalog=local.catalog
+        read_paths([cluster_dir], root),
+        schemas=bundle.schemas,
+        catalog=local.catalog,
+        policy=policy,
     )
     name = path.relative_to(root).as_posix()
     cluster = next((c for c in report.clusters if c.directory == cluster_dir.name), None)
@@ -56,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         if not errors:
             print(f"modelsync render: {args.file} is not a Workspace", file=sys.stderr)
         return 1
-    charts = ChartSource(bundle.charts_dir)
+    charts = ChartSource(bundle.charts_dir, policy=policy)
     release = desired_release(result, cluster.cluster, charts.versions())
     if args.values:
         sys.stdout.write(yaml.safe_dump(dict(release.values), sort_keys=False))

@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from controller.adapters.leader import LeaderElector
+    from controller.core.notifications import NotifySecrets
+    from controller.engine.controlwatch import RequestWatch
+    from controller.engine.logs import RedactingFormatter
     from controller.engine.loop import Controller
     from controller.engine.settings import Settings
 
@@ -113,8 +116,9 @@ def followed_ref(settings: Settings) -> str | None:
 
 def _cluster_services(
     settings: Settings, target: object, controller: Controller
-) -> LeaderElector | None:
-    """With the helm target: Events on the releases' workloads, and the leader Lease.
+) -> tuple[LeaderElector | None, RequestWatch | None]:
+    """With the helm target: Events on the releases' workloads, the leader Lease, and the
+    poll that wakes the loop on requests made through the API (``modelsync reconcile``...).
 
     The controller's own Pod (POD_NAME/POD_NAMESPACE from the downward API) is what Events
     about no particular release (a Workspace that failed validation) are recorded against.
@@ -122,10 +126,11 @@ def _cluster_services(
     from controller.adapters.helmtarget import HelmTarget
     from controller.adapters.kube import ObjectRef
     from controller.adapters.kubeevents import EventRecorder
+    from controller.engine.controlwatch import RequestWatch
     from controller.engine.settings import build_leader
 
     if not isinstance(target, HelmTarget):
-        return None
+        return None, None
     client = target.connection.client()
     identity = os.environ.get("POD_NAME") or socket.gethostname()
     namespace = os.environ.get("POD_NAMESPACE", "default")
@@ -142,7 +147,17 @@ def _cluster_services(
     )
     if leader is not None:
         controller.leadership = leader
-    return leader
+    publisher = controller.syncer.publisher
+    if publisher is None:
+        return leader, None
+    watch = RequestWatch(
+        publisher.store.read_metadata,
+        lambda: publisher.namespaces,
+        lambda reason: controller.trigger(reason, full=True),
+        leading=lambda: controller.leadership.is_leader,
+        every=settings.request_poll,
+    )
+    return leader, watch
 
 
 def _secret(path: Path) -> bytes:
@@ -152,30 +167,39 @@ def _secret(path: Path) -> bytes:
         return b""
 
 
+def _configured(
+    args: argparse.Namespace,
+) -> tuple[Settings, RedactingFormatter, NotifySecrets]:
+    """The settings, logging set up in the format they ask for, and the notification
+    secrets, known to the log formatter before anything could print them."""
+    from controller.engine import logs
+    from controller.engine.notifications import read_secrets
+
+    formatter = logs.configure(args.log_level, sys.stderr, args.log_format or "text")
+    settings = settings_from(args)
+    if settings.log_format != (args.log_format or "text"):
+        formatter = logs.configure(args.log_level, sys.stderr, settings.log_format)
+    notify_secrets = read_secrets(settings.notifications_dir)
+    formatter.add_secrets(vars(notify_secrets).values())
+    return settings, formatter, notify_secrets
+
+
 def run(args: argparse.Namespace) -> int:
     from controller import __version__
     from controller.adapters.gitsource import GitSource
-    from controller.core.notifications import NotifySecrets
     from controller.core.redaction import redact
-    from controller.engine import logs
     from controller.engine.loop import Controller
     from controller.engine.metrics import Metrics
-    from controller.engine.notifications import build_notifier, read_secrets
+    from controller.engine.notifications import build_notifier
     from controller.engine.server import WebhookSecrets, build_servers
     from controller.engine.settings import SettingsError, build_syncer
 
-    formatter = logs.configure(args.log_level, sys.stderr, args.log_format or "text")
-    notify_secrets = NotifySecrets()
     try:
-        settings = settings_from(args)
-        if settings.log_format != (args.log_format or "text"):
-            formatter = logs.configure(args.log_level, sys.stderr, settings.log_format)
-        notify_secrets = read_secrets(settings.notifications_dir)
-        formatter.add_secrets(vars(notify_secrets).values())
+        settings, formatter, notify_secrets = _configured(args)
         syncer = build_syncer(settings)
         notifier = build_notifier(settings, notify_secrets)
     except SettingsError as e:
-        print(redact(f"modelsync run: {e}", vars(notify_secrets).values()), file=sys.stderr)
+        print(redact(f"modelsync run: {e}"), file=sys.stderr)
         return 2
     secrets = WebhookSecrets(
         github=_secret(settings.webhook_dir / "secret"),
@@ -193,7 +217,9 @@ def run(args: argparse.Namespace) -> int:
     controller = Controller(
         syncer, interval=settings.interval, metrics=Metrics(), secrets=hidden, notifier=notifier
     )
-    leader = _cluster_services(settings, syncer.target, controller)
+    if syncer.publisher is not None:
+        syncer.publisher.secrets = hidden
+    leader, watch = _cluster_services(settings, syncer.target, controller)
     servers = build_servers(
         controller,
         secrets,
@@ -226,7 +252,11 @@ def run(args: argparse.Namespace) -> int:
     if leader is not None:
         leader.start()
     controller.start()
+    if watch is not None:
+        watch.start()
     stopping.wait()
+    if watch is not None:
+        watch.stop()
     controller.stop(timeout=settings.timeout + 30)
     if leader is not None:
         leader.stop(release=True)  # the standby takes over at once

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from controller.cli.validate import valid_specs
 from controller.core.planning import Action, ReleaseState, Step
 
 if TYPE_CHECKING:
@@ -173,13 +174,13 @@ def _summary(result: PassResult, actions: int, *, dry_run: bool) -> str:
     idle = [s for s in result.plan.steps if s.action is Action.NONE]
     kept = sum(1 for s in idle if s.state is ReleaseState.HELD)
     in_sync = len(idle) - kept
-    valid = sum(1 for w in result.report.workspaces if w.valid)
+    valid = valid_specs(result.report.workspaces)
     where = f"{result.cluster} at {result.commit[:12] or '-'}"
     if not actions:
         return (
             f"{where}: nothing to do, {in_sync} releases in sync"
             + (f", {kept} kept for invalid files" if kept else "")
-            + f" ({valid} valid Workspaces, {result.seconds:.2f}s)"
+            + f" ({valid}, {result.seconds:.2f}s)"
         )
     if dry_run:
         done = f"{actions} planned"
@@ -188,4 +189,4 @@ def _summary(result: PassResult, actions: int, *, dry_run: bool) -> str:
         done = f"{result.changed} applied"
         done += f", {failed} failed" if failed else ""
         done += f", {len(result.waiting)} waiting" if result.waiting else ""
-    return f"{where}: {done}, {in_sync} unchanged ({valid} valid Workspaces, {result.seconds:.2f}s)"
+    return f"{where}: {done}, {in_sync} unchanged ({valid}, {result.seconds:.2f}s)"

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,9 +19,11 @@ from typing import Any, TextIO
 from controller.adapters.bundled import load_bundle
 from controller.adapters.files import read_paths
 from controller.adapters.localcatalog import local_catalog, presets_beside
+from controller.cli.policyflag import PolicyFileError, add_policy_flag, policy_of
 from controller.core.capacity import cluster_usage
 from controller.core.findings import Finding, Severity
 from controller.core.layout import CLUSTER_FILE
+from controller.core.ragengines import RAGEngine
 from controller.core.validation import Report, WorkspaceResult, validate_files
 
 
@@ -42,6 +45,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--explain", action="store_true", help="print the GPU sizing arithmetic of every Workspace"
     )
+    add_policy_flag(parser)
     parser.set_defaults(handler=run)
 
 
@@ -51,12 +55,17 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"modelsync validate: no such file or directory: {missing[0]}", file=sys.stderr)
         return 2
+    try:
+        policy = policy_of(args)
+    except PolicyFileError as e:
+        print(f"modelsync validate: {e}", file=sys.stderr)
+        return 2
     bundle = load_bundle()
     expanded, wanted = in_context(paths)
     files = read_paths(expanded, Path.cwd())
     local = local_catalog(bundle, presets_beside(paths[0]), Path.cwd())
     full = validate_files(
-        files, schemas=bundle.schemas, catalog=local.catalog, cluster=args.cluster
+        files, schemas=bundle.schemas, catalog=local.catalog, cluster=args.cluster, policy=policy
     )
     if not full.clusters and not full.errors:
         # Nothing found is not a pass: a CI step pointed at the wrong folder must go red.
@@ -66,6 +75,13 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if any(c.cluster is not None and c.cluster.charts.get("values") for c in full.clusters):
+        from controller.adapters.charts import ChartSource  # the Helm SDK, only when needed
+        from controller.cli.rendercheck import rendered_findings
+
+        rendered = rendered_findings(full, ChartSource(bundle.charts_dir, policy=policy))
+        ordered = sorted((*full.findings, *rendered), key=lambda f: (f.file, f.line, f.column))
+        full = replace(full, findings=tuple(ordered))
     pools = pool_usage(full)  # pools are the whole cluster's, even when one file is asked about
     report = focus(full, wanted)
     report = replace(report, findings=(*local.findings, *report.findings))
@@ -125,7 +141,7 @@ def _capacity_for(report: Report, wanted: set[str]) -> list[Finding]:
     for w in results:
         finding = full.get(pool_of.get(w.path, ("", "")))
         if w.path in wanted and finding is not None and finding.file != w.path and w.workspace:
-            where = w.workspace.document.locate(("resource",))
+            where = w.workspace.document.locate(w.workspace.resource_field)
             extra.append(replace(finding, file=w.path, line=where.line, column=where.column))
     return extra
 
@@ -141,8 +157,21 @@ def _label(finding: Finding) -> str:
 
 
 def _summary(result: WorkspaceResult) -> str:
-    p = result.placement
-    if result.workspace is None or p is None:
+    p, spec = result.placement, result.workspace
+    if isinstance(spec, RAGEngine):
+        where = "CPU nodes" if p is None else f"pool {p.pool.name} ({p.gpu}), 1 GPU"
+        answers = (
+            f"answers through Workspace {result.inference.workspace} ({result.inference.model})"
+            if result.inference is not None
+            else f"answers through {spec.inference_url}"
+            if spec.inference_url
+            else "retrieval only"
+        )
+        return (
+            f"{result.cluster}/{result.namespace}/{spec.name}: RAGEngine, embedding "
+            f"{spec.embedding_model} on {where}, {answers}"
+        )
+    if spec is None or p is None:
         return ""
     if p.inference is not None:
         size = p.inference
@@ -150,10 +179,10 @@ def _summary(result: WorkspaceResult) -> str:
         if size.capped:
             detail += f" (capped from {size.requested_max_model_len})"
     else:
-        detail = f"{result.workspace.tuning.method if result.workspace.tuning else ''} tuning"
+        detail = f"{spec.tuning.method if spec.tuning else ''} tuning"
     preset = result.preset.name if result.preset else "?"
     return (
-        f"{result.cluster}/{result.namespace}/{result.workspace.name}: {preset} on pool "
+        f"{result.cluster}/{result.namespace}/{spec.name}: {preset} on pool "
         f"{p.pool.name} ({p.gpu}), {p.replicas} x {p.gpus_per_replica} GPU, {detail}"
     )
 
@@ -175,10 +204,9 @@ def write_text(
     counts: dict[Severity, int] = defaultdict(int)
     for finding in report.findings:
         counts[finding.severity] += 1
-    valid = sum(1 for r in results if r.valid)
     clusters = len(report.clusters)
     scope = (
-        f"{report.files} files, {clusters} cluster{'s' * (clusters != 1)}, {valid} valid Workspaces"
+        f"{report.files} files, {clusters} cluster{'s' * (clusters != 1)}, {valid_specs(results)}"
     )
     if counts[Severity.ERROR]:
         out.write(
@@ -186,6 +214,14 @@ def write_text(
         )
     else:
         out.write(f"PASS {counts[Severity.WARNING]} warnings ({scope})\n")
+
+
+def valid_specs(results: Iterable[WorkspaceResult]) -> str:
+    """``N valid Workspaces``, and ``, M valid RAGEngines`` when there are any."""
+    valid = [r.workspace for r in results if r.valid]
+    rags = sum(1 for spec in valid if isinstance(spec, RAGEngine))
+    text = f"{len(valid) - rags} valid Workspaces"
+    return text + (f", {rags} valid RAGEngine{'s' * (rags != 1)}" if rags else "")
 
 
 def pool_usage(report: Report) -> list[tuple[str, int, int]]:
@@ -235,6 +271,7 @@ def report_json(report: Report, pools: list[tuple[str, int, int]]) -> dict[str, 
                 "cluster": r.cluster,
                 "namespace": r.namespace,
                 "name": r.workspace.name if r.workspace else None,
+                "kind": r.workspace.kind if r.workspace else None,
                 "preset": r.preset.name if r.preset else None,
                 "valid": r.valid,
                 "placement": placement(r),

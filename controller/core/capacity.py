@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from controller.core.placement import Placement
+from controller.core.ragengines import RAGEngine
 from controller.core.releases import release_name
 from controller.core.specs import NodePool
 from controller.core.validation import ClusterResult
@@ -70,9 +71,13 @@ def assignments(result: ClusterResult) -> Mapping[tuple[str, str], Assignment]:
         if w.workspace is None or not w.workspace.name:
             continue
         model = w.preset.name if w.preset is not None else ""
+        if isinstance(w.workspace, RAGEngine):  # a RAG engine's model is its embedding model
+            model = w.workspace.embedding_model or ""
+        key = (w.namespace, release_name(w.workspace.name))
         if w.valid and w.placement is not None:
-            key = (w.namespace, release_name(w.workspace.name))
             out[key] = Assignment(model, w.placement.pool.name, w.placement.gpus)
+        elif w.placed:  # a RAGEngine on CPU nodes
+            out[key] = Assignment(model)
         else:
             out[(w.namespace, w.workspace.name)] = Assignment(model)
     return out

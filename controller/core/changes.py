@@ -2,15 +2,17 @@
 
 The pure half of ``modelsync diff``: two sets of desired releases (base and head commit)
 in, the differences out, each changed release with a unified diff of its values. Manifest
-diffs need rendering and are added by the caller.
+diffs need rendering and are added by the caller. The Karpenter NodePools and NodeClasses
+of each cluster (nodepools.py) are compared the same way, object by object.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import yaml
 
@@ -79,3 +81,57 @@ def compare(base: Sequence[DesiredRelease], head: Sequence[DesiredRelease]) -> l
             continue
         changes.append(Change(kind, key[0], key[1], key[2], before, after))
     return changes
+
+
+@dataclass(frozen=True)
+class ObjectChange:
+    """A cluster-scoped object modelsync renders beside the releases (a Karpenter NodePool
+    or NodeClass) added, changed or removed between two commits, with its YAML diff."""
+
+    kind: ChangeKind
+    cluster: str
+    object_kind: str
+    name: str
+    api_version: str
+    diff: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.object_kind}/{self.name}"
+
+
+Manifests = Mapping[str, Sequence[Mapping[str, Any]]]
+
+
+def compare_objects(base: Manifests, head: Manifests) -> list[ObjectChange]:
+    """Objects of each cluster in ``head`` (its cluster file valid there) against ``base``.
+
+    A cluster missing from ``head`` is left out: with its cluster file invalid or gone the
+    controller applies nothing, so nothing it rendered changes.
+    """
+    changes = []
+    for cluster in sorted(head):
+        old = {(m["kind"], m["metadata"]["name"]): m for m in base.get(cluster, ())}
+        new = {(m["kind"], m["metadata"]["name"]): m for m in head[cluster]}
+        for key in sorted(old.keys() | new.keys()):
+            before, after = old.get(key), new.get(key)
+            if before == after:
+                continue
+            kind = (
+                ChangeKind.ADDED
+                if before is None
+                else ChangeKind.REMOVED
+                if after is None
+                else ChangeKind.CHANGED
+            )
+            chosen = after or before
+            assert chosen is not None
+            text = unified(_yaml(before), _yaml(after), f"{key[0]}/{key[1]}.yaml")
+            changes.append(
+                ObjectChange(kind, cluster, key[0], key[1], str(chosen["apiVersion"]), text)
+            )
+    return changes
+
+
+def _yaml(manifest: Mapping[str, Any] | None) -> str:
+    return "" if manifest is None else yaml.safe_dump(plain(manifest), sort_keys=False)

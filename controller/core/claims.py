@@ -13,7 +13,8 @@ the cluster that failed to read, parse or validate could be that Workspace:
   folder that could not be read) holds every release.
 
 Files of other APIs' kinds (a ConfigMap beside the Workspaces) hold nothing: they say
-what they are. A KAITO kind other than Workspace is taken for a typo and holds its name.
+what they are. A KAITO kind other than Workspace and RAGEngine is taken for a typo and holds
+its name. A RAGEngine shares the Workspaces' names (each is the release of that name).
 """
 
 from __future__ import annotations

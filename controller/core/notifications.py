@@ -2,7 +2,7 @@
 
 Pure, built like lightkube's ``prepare_request``: ``receivers`` turns the controller
 config's ``notifications`` section (already checked against
-schemas/notifications.schema.json) plus the secrets read from their files into
+schemas/controller-config.schema.json) plus the secrets read from their files into
 ``Receivers``, refusing a URL the controller must not call; ``requests_for`` turns a
 ``Rollout`` into plain ``Request`` values that ``adapters/httpsend.py`` sends.
 

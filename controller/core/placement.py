@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from controller.core.catalog import Catalog, Preset
+from controller.core.documents import Document
 from controller.core.findings import Finding, at, did_you_mean
 from controller.core.karpenter import unsatisfiable
 from controller.core.sizing import (
@@ -25,11 +26,31 @@ from controller.core.sizing import (
     size_inference,
     size_tuning,
 )
-from controller.core.specs import Cluster, NodePool, Taint, Workspace
+from controller.core.specs import Cluster, NodePool, Taint, Toleration, Workspace
 from controller.core.trainingconfig import sections_of
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_LIMIT = "nvidia.com/gpu"
+
+
+class Placeable(Protocol):
+    """What placement reads of a Workspace or a RAGEngine (ragengines.py)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def namespace(self) -> str | None: ...
+    @property
+    def instance_type(self) -> str | None: ...
+    @property
+    def tolerations(self) -> tuple[Toleration, ...]: ...
+    @property
+    def node_selector(self) -> Mapping[str, str]: ...
+    @property
+    def document(self) -> Document: ...
+    @property
+    def resource_field(self) -> tuple[str, ...]: ...
+    def annotation(self, name: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +77,7 @@ def pool_gpu(pool: NodePool, catalog: Catalog) -> tuple[str, float] | None:
     return gpu.name, pool.gpu_memory_gib or gpu.memory_gib
 
 
-def untolerated_taints(pool: NodePool, ws: Workspace) -> list[Taint]:
+def untolerated_taints(pool: NodePool, ws: Placeable) -> list[Taint]:
     return [
         taint
         for taint in pool.taints
@@ -95,7 +116,7 @@ def place(
     if fitting:
         best = min(fitting, key=lambda p: (p.gpus_per_replica, p.gpu_memory_gib, p.pool.name))
         return best, []
-    where = ("resource", "instanceType") if ws.instance_type else ("resource",)
+    where = (*ws.resource_field, "instanceType") if ws.instance_type else ws.resource_field
     if explicit is not None and len(attempts) == 1:
         pool, _, reason = attempts[0]
         return None, [
@@ -110,6 +131,36 @@ def place(
     return None, [
         at(doc, where, f"fits no node pool of cluster {cluster.name} ({reasons})", code="fit")
     ]
+
+
+def place_embedding(
+    rag: Placeable, cluster: Cluster, catalog: Catalog
+) -> tuple[Placement | None, list[Finding]]:
+    """A RAGEngine's pool, by the Workspace rules (instanceType, else modelsync.dev/pool),
+    with one GPU for its embedding model; None without either: it runs on CPU nodes.
+
+    KAITO runs the engine as one pod per index volume, so one replica; an embedding model
+    (tens to hundreds of MB) fits any GPU in the table.
+    """
+    explicit, findings = _explicit_pools(rag, cluster)
+    if findings or explicit is None:
+        return None, findings
+    reasons: list[tuple[str, str]] = []
+    for pool in explicit:
+        gpu = pool_gpu(pool, catalog)
+        blocked = _blocked(rag, pool) or ("" if gpu else f"its GPU {pool.gpu!r} is not known")
+        if blocked or gpu is None:
+            reasons.append((pool.name, blocked))
+            continue
+        line = f"{rag.name}: embedding model on pool {pool.name} ({gpu[0]}): 1 replica x 1 GPU"
+        return Placement(pool, gpu[0], gpu[1], 1, 1, explain=(line,)), []
+    where = (*rag.resource_field, "instanceType") if rag.instance_type else rag.resource_field
+    if len(reasons) == 1:
+        message = f"does not fit pool {reasons[0][0]} of cluster {cluster.name}: {reasons[0][1]}"
+    else:
+        listed = "; ".join(f"{name}: {reason}" for name, reason in reasons)
+        message = f"fits no node pool of cluster {cluster.name} ({listed})"
+    return None, [at(rag.document, where, message, code="fit")]
 
 
 #: vLLM runs FP8 checkpoints as W8A8 from compute capability 8.9 and weight-only (FP8 Marlin)
@@ -131,7 +182,7 @@ def _weights_unsupported(preset: Preset, catalog: Catalog, pool: NodePool) -> st
     )
 
 
-def _explicit_pools(ws: Workspace, cluster: Cluster) -> tuple[list[NodePool] | None, list[Finding]]:
+def _explicit_pools(ws: Placeable, cluster: Cluster) -> tuple[list[NodePool] | None, list[Finding]]:
     doc = ws.document
     if ws.instance_type:
         pools = [p for p in cluster.node_pools if p.instance_type == ws.instance_type]
@@ -146,7 +197,7 @@ def _explicit_pools(ws: Workspace, cluster: Cluster) -> tuple[list[NodePool] | N
             return None, [
                 at(
                     doc,
-                    ("resource", "instanceType"),
+                    (*ws.resource_field, "instanceType"),
                     f"no node pool of cluster {cluster.name} has instance type "
                     f"{ws.instance_type!r}{did_you_mean(ws.instance_type, known)}; "
                     f"pools: {listing}",
@@ -171,7 +222,7 @@ def _explicit_pools(ws: Workspace, cluster: Cluster) -> tuple[list[NodePool] | N
     return None, []
 
 
-def _blocked(ws: Workspace, pool: NodePool) -> str:
+def _blocked(ws: Placeable, pool: NodePool) -> str:
     taints = untolerated_taints(pool, ws)
     if taints:
         listed = ", ".join(
@@ -256,7 +307,7 @@ def inference_options(ws: Workspace, cluster: Cluster) -> tuple[int | None, floa
 
 
 def capacity_findings(
-    cluster: Cluster, placed: Sequence[tuple[Workspace, Placement]]
+    cluster: Cluster, placed: Sequence[tuple[Placeable, Placement]]
 ) -> list[Finding]:
     """Pack every replica onto its pool's nodes (first fit, largest first) and report overflow."""
     findings: list[Finding] = []
@@ -273,7 +324,7 @@ def capacity_findings(
             ),
             key=lambda item: (-item[0], item[1], item[2]),
         )
-        unplaced: dict[str, Workspace] = {}
+        unplaced: dict[str, Placeable] = {}
         for gpus, _, _, ws in replicas:
             slot = next((i for i, left in enumerate(free) if left >= gpus), None)
             if slot is None:
@@ -297,5 +348,5 @@ def capacity_findings(
         if need <= have:
             summary += "; replicas do not pack onto whole nodes"
         for ws in unplaced.values():
-            findings.append(at(ws.document, ("resource",), summary, code="capacity"))
+            findings.append(at(ws.document, ws.resource_field, summary, code="capacity"))
     return findings

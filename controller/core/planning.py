@@ -10,8 +10,9 @@ cluster are ever touched; the caller filters out everything else but name clashe
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from controller.core.claims import NO_CLAIMS, Claims
 from controller.core.releases import (
@@ -293,3 +294,23 @@ def _limit_prunes(
         for s in steps
     ]
     return Plan(tuple(held), refused_prune=message)
+
+
+def cluster_policy(
+    base: PlanPolicy, target: Mapping[str, Any], prune_in_force: float | None = None
+) -> PlanPolicy:
+    """The cluster file's ``spec.target`` (reviewed in Git) over the controller's defaults.
+
+    ``maxPruneRatio`` can only tighten the controller's own limit, and a commit cannot
+    loosen the one in force (``prune_limit``). ``--force`` and ``--no-prune`` of a one-off
+    run still win: they are a person's decision for that run.
+    """
+    proposed = target.get("maxPruneRatio")
+    return replace(
+        base,
+        max_prune_ratio=prune_limit(
+            base.max_prune_ratio, None if proposed is None else float(proposed), prune_in_force
+        ),
+        drift=DriftPolicy(target.get("drift", base.drift)),
+        on_failure=FailurePolicy(target.get("onUpgradeFailure", base.on_failure)),
+    )

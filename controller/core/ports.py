@@ -81,3 +81,27 @@ class NodePoolTarget(Protocol):
     def node_pools(self, manifests: Sequence[Mapping[str, Any]]) -> list[str]:
         """Write or apply them; what changed, one line each. Raises TargetError."""
         ...
+
+
+class ObjectStore(Protocol):
+    """The Workspaces' ModelWorkspace objects in the cluster (core/statusobjects.py). Every
+    method raises TargetError when the API server cannot be read or written."""
+
+    def read(self, namespaces: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]] | None:
+        """This cluster's objects in those namespaces by (namespace, name); None when the
+        API server does not serve the kind (the CRD is not installed)."""
+        ...
+
+    def read_metadata(
+        self, namespaces: Sequence[str]
+    ) -> dict[tuple[str, str], dict[str, Any]] | None:
+        """The same objects' metadata alone (labels, annotations): cheaper to poll."""
+        ...
+
+    def apply(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply labels and spec; the object as it now is."""
+        ...
+
+    def apply_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None: ...
+
+    def delete(self, namespace: str, name: str) -> None: ...

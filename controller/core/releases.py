@@ -1,9 +1,9 @@
-"""Desired releases: what Helm release each valid Workspace should be.
+"""Desired releases: what Helm release each valid Workspace and RAGEngine should be.
 
-Workspace + preset + placement + cluster -> release name, namespace, chart, version,
-values (docs/contracts.md sections 2 and 4) and a digest of chart version + values. The
-digest is recorded on the release as a label, so "is this release up to date?" is a string
-comparison, with no rendering and no cluster round-trip.
+Workspace + preset + placement + cluster (a RAGEngine: ragrelease.py's values) -> release
+name, namespace, chart, version, values (docs/contracts.md sections 2 and 4) and a digest
+of chart version + values. The digest is recorded on the release as a label, so "is this
+release up to date?" is a string comparison, with no rendering and no cluster round-trip.
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from controller.core.chartpolicy import INFERENCE_CHART, TUNING_CHART
 from controller.core.claims import source_id
 from controller.core.placement import Placement, inference_options
+from controller.core.ragengines import RAGEngine
+from controller.core.ragrelease import RAG_CHART, rag_values
 from controller.core.specs import Cluster, Workspace
 from controller.core.trainingconfig import default_config, merge, sections_of
 from controller.core.validation import ClusterResult, WorkspaceResult
 
-INFERENCE_CHART = "workspace-inference"
-TUNING_CHART = "workspace-tuning"
 #: Helm's limit on release names (it stores them in Secret names and labels).
 MAX_RELEASE_NAME = 53
 
@@ -50,6 +51,9 @@ class DesiredRelease:
     digest: str
     source: str
     suspended: bool = False
+    #: The cluster file's chart source (allowed by the controller's policy); "" = the
+    #: controller's own (bundled, or its configured repository).
+    repository: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -74,9 +78,12 @@ def release_name(workspace: str) -> str:
     return f"{workspace[: MAX_RELEASE_NAME - 9].rstrip('-')}-{suffix}"
 
 
-def values_digest(chart: str, version: str, values: Mapping[str, Any]) -> str:
+def values_digest(chart: str, version: str, values: Mapping[str, Any], repository: str = "") -> str:
+    # The source counts only when named, so releases from the controller's own charts keep
+    # the digests they were applied with.
+    where = {"repository": repository} if repository else {}
     payload = json.dumps(
-        {"chart": chart, "version": version, "values": values},
+        {"chart": chart, "version": version, "values": values} | where,
         sort_keys=True,
         separators=(",", ":"),
     )
@@ -86,30 +93,27 @@ def values_digest(chart: str, version: str, values: Mapping[str, Any]) -> str:
 def desired_releases(
     result: ClusterResult, chart_versions: Mapping[str, str]
 ) -> list[DesiredRelease]:
-    """One release per valid, placed Workspace of the cluster."""
+    """One release per valid, placed Workspace and per valid RAGEngine of the cluster."""
     cluster = result.cluster
     if cluster is None:
         return []
-    return [
-        desired_release(w, cluster, chart_versions)
-        for w in result.workspaces
-        if w.valid and w.placement is not None
-    ]
+    return [desired_release(w, cluster, chart_versions) for w in result.workspaces if w.placed]
 
 
 def desired_release(
     result: WorkspaceResult, cluster: Cluster, chart_versions: Mapping[str, str]
 ) -> DesiredRelease:
     ws, placement, preset = result.workspace, result.placement, result.preset
+    if isinstance(ws, RAGEngine):
+        ours = rag_values(ws, placement, result.inference, cluster.name)
+        ours["affinity"] = _affinity(ws)
+        if placement is not None and placement.pool.auto_provision is not None:
+            ours["podAnnotations"] = {DO_NOT_DISRUPT: "true"}
+        return _release(result, ws, cluster, chart=RAG_CHART, ours=ours, versions=chart_versions)
     assert ws is not None
     assert placement is not None
     assert preset is not None
     chart = TUNING_CHART if ws.tuning is not None else INFERENCE_CHART
-    version = (
-        ws.annotation("chart-version")
-        or str(cluster.charts.get("version") or "")
-        or (chart_versions[chart])
-    )
     # The Workspace's own secret wins; the cluster default covers gated models in KAITO files
     # that name none (and only those: other namespaces need not hold the secret).
     default_secret = cluster.model_access_secret if preset.gated else None
@@ -143,7 +147,26 @@ def desired_release(
         ours = common | _tuning_values(ws, preset.target_modules)
     else:
         ours = common | _inference_values(ws, cluster, placement, preset.vllm_extra_args)
+    return _release(result, ws, cluster, chart=chart, ours=ours, versions=chart_versions)
+
+
+def _release(
+    result: WorkspaceResult,
+    ws: Workspace | RAGEngine,
+    cluster: Cluster,
+    *,
+    chart: str,
+    ours: Mapping[str, Any],
+    versions: Mapping[str, str],
+) -> DesiredRelease:
+    """The release of ``chart`` with modelsync's values over the cluster's for that chart."""
+    version = (
+        ws.annotation("chart-version")
+        or str(cluster.charts.get("version") or "")
+        or (versions[chart])
+    )
     values = deep_merge(cluster.charts.get("values", {}).get(chart, {}), ours)
+    repository = str(cluster.charts.get("repository") or "")
     return DesiredRelease(
         name=release_name(ws.name),
         namespace=result.namespace,
@@ -152,9 +175,10 @@ def desired_release(
         chart=chart,
         chart_version=version,
         values=values,
-        digest=values_digest(chart, version, values),
+        digest=values_digest(chart, version, values, repository),
         source=result.path,
         suspended=ws.suspended,
+        repository=repository,
     )
 
 
@@ -190,7 +214,7 @@ def _pool(placement: Placement) -> dict[str, Any]:
     }
 
 
-def _affinity(ws: Workspace) -> dict[str, Any]:
+def _affinity(ws: Workspace | RAGEngine) -> dict[str, Any]:
     """KAITO's labelSelector and preferredNodes as preferred (not required) node affinity.
 
     modelsync does not provision nodes, so the pool's own labels (nodeSelector) decide

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from controller.core.documents import Document, FieldPath, Span
 from controller.core.findings import Finding, Severity, at
@@ -103,6 +103,9 @@ class Workspace:
     node_selector: Mapping[str, str]
     tolerations: tuple[Toleration, ...]
     document: Document = field(repr=False, compare=False)
+
+    #: Where findings about the nodes it needs are located.
+    resource_field: ClassVar[tuple[str, ...]] = ("resource",)
 
     @property
     def preset(self) -> PresetRef | None:

@@ -321,3 +321,26 @@ def _carry(
     if before is not None and before.ready == row.ready and before.since:
         return replace(row, since=before.since)
     return replace(row, since=now)
+
+
+def validation_events(
+    report: ClusterResult, previous: dict[tuple[str, str], WorkspaceStatus]
+) -> list[Event]:
+    """ValidationFailed once per newly invalid file (not on every pass)."""
+    seen = {s.file for s in previous.values() if s.reason == "ValidationFailed"}
+    events = []
+    for result in report.workspaces:
+        errors = [f for f in result.findings if f.is_error]
+        if errors and result.path not in seen:
+            first = errors[0]
+            name = result.workspace.name if result.workspace and result.workspace.name else ""
+            events.append(
+                Event(
+                    result.namespace or "default",
+                    name or result.path,
+                    "ValidationFailed",
+                    f"{first.file}:{first.line}: {first.message}",
+                    warning=True,
+                )
+            )
+    return events

@@ -16,8 +16,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from controller.core.catalog import Catalog, Preset
+from controller.core.chartpolicy import ChartPolicy
 from controller.core.checks import check_workspace
 from controller.core.claims import Claim, Claims, claim_of, claims_of
+from controller.core.clusterchecks import cluster_findings
 from controller.core.documents import Document, SourceFile, parse_document
 from controller.core.findings import (
     Finding,
@@ -27,7 +29,6 @@ from controller.core.findings import (
     from_document_error,
     has_errors,
 )
-from controller.core.karpenter import auto_provision_findings
 from controller.core.layout import (
     CLUSTER_FILE,
     cluster_dirs,
@@ -36,7 +37,22 @@ from controller.core.layout import (
     layout_findings,
     owner,
 )
-from controller.core.placement import Placement, capacity_findings, place, pool_gpu
+from controller.core.placement import (
+    Placeable,
+    Placement,
+    capacity_findings,
+    place,
+    place_embedding,
+)
+from controller.core.policyfindings import cluster_policy_findings, held_by_cluster, volume_findings
+from controller.core.ragengines import (
+    InferenceTarget,
+    RAGEngine,
+    ServedWorkspace,
+    check_ragengine,
+    ragengine_from_document,
+    resolve_inference,
+)
 from controller.core.schemas import SchemaSet
 from controller.core.specs import (
     Cluster,
@@ -46,23 +62,33 @@ from controller.core.specs import (
     workspace_from_document,
 )
 
+#: The kinds a file may define; each valid one becomes a release named after it.
+Spec = Workspace | RAGEngine
+
 
 @dataclass(frozen=True)
 class WorkspaceResult:
-    """One file of a cluster: its Workspace when it parsed, and everything found about it."""
+    """One file of a cluster: its Workspace or RAGEngine when it parsed, and everything
+    found about it. A RAGEngine has no preset; its placement is None on CPU nodes."""
 
     path: str
-    workspace: Workspace | None
+    workspace: Spec | None
     cluster: str | None
     namespace: str
     preset: Preset | None
     placement: Placement | None
     findings: tuple[Finding, ...]
     unparsed: Claim | None = None  # what a file that is no Workspace may be (claims.py)
+    inference: InferenceTarget | None = None  # the Workspace a RAGEngine's URL names
 
     @property
     def valid(self) -> bool:
         return self.workspace is not None and not any(f.is_error for f in self.findings)
+
+    @property
+    def placed(self) -> bool:
+        """Valid and sized: a Workspace on a pool, a RAGEngine on a pool or on CPU nodes."""
+        return self.valid and (self.placement is not None or isinstance(self.workspace, RAGEngine))
 
     @property
     def claim(self) -> Claim | None:
@@ -111,9 +137,11 @@ def validate_files(
     schemas: SchemaSet,
     catalog: Catalog,
     cluster: str | None = None,
+    policy: ChartPolicy | None = None,
 ) -> Report:
-    """Validate a set of files of a clusters repo. ``cluster`` limits the report to one."""
-    return Validator(schemas, catalog).validate(files, cluster=cluster)
+    """Validate a set of files of a clusters repo. ``cluster`` limits the report to one;
+    ``policy`` bounds what Git may set in chart values (default: the strict one)."""
+    return Validator(schemas, catalog, policy=policy).validate(files, cluster=cluster)
 
 
 class Validator:
@@ -124,9 +152,17 @@ class Validator:
     commit changed. The checks across a cluster (unique names, capacity) always rerun.
     """
 
-    def __init__(self, schemas: SchemaSet, catalog: Catalog, *, memo: bool = False) -> None:
+    def __init__(
+        self,
+        schemas: SchemaSet,
+        catalog: Catalog,
+        *,
+        memo: bool = False,
+        policy: ChartPolicy | None = None,
+    ) -> None:
         self.schemas = schemas
         self.catalog = catalog
+        self.policy = policy or ChartPolicy()
         self._memo: dict[tuple[str, str, str], WorkspaceResult] | None = {} if memo else None
         self._next: dict[tuple[str, str, str], WorkspaceResult] = {}
 
@@ -182,6 +218,8 @@ class Validator:
         if spec is None:  # its Workspaces are still checked on their own, without fit or capacity
             workspaces = tuple(self._workspace(f, None) for f in files)
         else:
+            # Refused chart settings hold that chart's releases, not the cluster's others.
+            findings += cluster_policy_findings(spec, self.policy)[0]
             workspaces = self._workspaces(spec, _digest(source), files)
         return ClusterResult(
             name, directory, spec, workspaces, tuple(findings), tuple(files), source
@@ -198,7 +236,7 @@ class Validator:
         if errors:
             return fallback, None, errors
         spec = cluster_from_document(parsed)
-        findings = _cluster_findings(spec, fallback, self.catalog)
+        findings = cluster_findings(spec, fallback, self.catalog)
         return spec.name, None if has_errors(findings) else spec, findings
 
     def _workspaces(
@@ -206,23 +244,29 @@ class Validator:
     ) -> tuple[WorkspaceResult, ...]:
         names: dict[tuple[str, str], str] = {}
         results: list[WorkspaceResult] = []
+        refused = cluster_policy_findings(spec, self.policy)[1]
         for source in files:
             result = self._remembered(source, spec, spec_digest)
             ws = result.workspace
+            held = held_by_cluster(ws, refused) if ws is not None and result.cluster else None
+            if held is not None:
+                result = replace(result, findings=(*result.findings, held))
             if ws is not None and result.cluster is not None:
                 key = (result.namespace, ws.name)
                 if key in names:
                     duplicate = at(
                         ws.document,
                         ("metadata", "name"),
-                        f"Workspace {key[0]}/{key[1]} is already defined in {names[key]}",
+                        f"{key[0]}/{key[1]} is already defined in {names[key]} (Workspaces "
+                        "and RAGEngines share names: each is the release of that name)",
                         code="duplicate",
                     )
                     result = replace(result, placement=None, findings=(*result.findings, duplicate))
                 else:
                     names[key] = source.path
             results.append(result)
-        placed = [
+        results = _resolve_inference(spec, results)
+        placed: list[tuple[Placeable, Placement]] = [
             (r.workspace, r.placement)
             for r in results
             if r.workspace is not None and r.placement is not None and r.valid
@@ -249,10 +293,15 @@ class Validator:
             return _failed(source.path, [from_document_error(parsed)], Claim())
         claim: Claim | None = claim_of(parsed.body, spec.default_namespace if spec else "default")
         kind = parsed.body.get("kind")
+        if kind == "RAGEngine":
+            return self._ragengine(parsed, spec, claim)
         if kind != "Workspace":
             api = str(parsed.body.get("apiVersion", ""))
             if kind is None:
-                message, severity = "missing field 'kind' (expected Workspace)", Severity.ERROR
+                message, severity = (
+                    "missing field 'kind' (expected Workspace or RAGEngine)",
+                    Severity.ERROR,
+                )
             elif api.startswith("kaito.sh/"):
                 message, severity = (
                     f"KAITO {kind} is not managed by modelsync; ignored",
@@ -277,23 +326,13 @@ class Validator:
         checked, preset = check_workspace(
             ws, self.catalog, default_access_secret=spec.model_access_secret if spec else None
         )
-        findings += checked
+        findings += checked + volume_findings(ws, self.policy)
         if spec is None:
             return WorkspaceResult(
                 source.path, ws, None, ws.namespace or "default", preset, None, tuple(findings)
             )
         namespace = ws.namespace or spec.default_namespace
-        if namespace not in spec.namespaces:
-            findings.append(
-                at(
-                    doc,
-                    ("metadata", "namespace") if ws.namespace else ("metadata",),
-                    f"namespace {namespace!r} is not allowed in cluster {spec.name} "
-                    f"(allowed: {', '.join(spec.namespaces)})"
-                    + did_you_mean(namespace, spec.namespaces),
-                    code="namespace",
-                )
-            )
+        findings += _namespace_findings(ws, spec)
         placement = None
         if preset is not None and not any(f.is_error for f in findings):
             placement, misfit = place(ws, preset, spec, self.catalog)
@@ -302,71 +341,71 @@ class Validator:
             source.path, ws, spec.name, namespace, preset, placement, tuple(findings)
         )
 
+    def _ragengine(
+        self, doc: Document, spec: Cluster | None, claim: Claim | None
+    ) -> WorkspaceResult:
+        errors = self.schemas.validate("RAGEngine", doc)
+        if errors:
+            return _failed(doc.path, errors, claim)
+        rag = ragengine_from_document(doc)
+        findings = check_ragengine(rag)
+        if spec is None:
+            return WorkspaceResult(
+                doc.path, rag, None, rag.namespace or "default", None, None, tuple(findings)
+            )
+        findings += _namespace_findings(rag, spec)
+        placement = None
+        if not any(f.is_error for f in findings):
+            placement, misfit = place_embedding(rag, spec, self.catalog)
+            findings += misfit
+        namespace = rag.namespace or spec.default_namespace
+        return WorkspaceResult(
+            doc.path, rag, spec.name, namespace, None, placement, tuple(findings)
+        )
 
-def _cluster_findings(spec: Cluster, directory_name: str, catalog: Catalog) -> list[Finding]:
-    doc, findings = spec.document, []
-    if spec.name != directory_name:
-        findings.append(
-            at(
-                doc,
-                ("metadata", "name"),
-                f"cluster {spec.name!r} lives in directory {directory_name!r}; name them the same",
-                code="cluster",
-                severity=Severity.WARNING,
-            )
+
+def _namespace_findings(spec: Spec, cluster: Cluster) -> list[Finding]:
+    namespace = spec.namespace or cluster.default_namespace
+    if namespace in cluster.namespaces:
+        return []
+    return [
+        at(
+            spec.document,
+            ("metadata", "namespace") if spec.namespace else ("metadata",),
+            f"namespace {namespace!r} is not allowed in cluster {cluster.name} "
+            f"(allowed: {', '.join(cluster.namespaces)})"
+            + did_you_mean(namespace, cluster.namespaces),
+            code="namespace",
         )
-    if spec.default_namespace not in spec.namespaces:
-        findings.append(
-            at(
-                doc,
-                ("spec", "defaults", "namespace"),
-                f"default namespace {spec.default_namespace!r} is not in spec.namespaces",
-                code="cluster",
+    ]
+
+
+def _resolve_inference(cluster: Cluster, results: list[WorkspaceResult]) -> list[WorkspaceResult]:
+    """Each RAGEngine's inference URL against the cluster's Workspaces (ragengines.py)."""
+    served: dict[tuple[str, str], ServedWorkspace] = {}
+    for r in results:
+        ws = r.workspace
+        if isinstance(ws, Workspace) and r.cluster is not None:
+            sizing = r.placement.inference if r.placement is not None else None
+            model = r.preset.name if r.preset is not None else ""
+            length = sizing.max_model_len if sizing is not None else None
+            served[(r.namespace, ws.name)] = ServedWorkspace(ws.name, ws.kind, model, length)
+    # A broken file may be the Workspace a URL names: the engine waits for it (ragengines.py).
+    broken = claims_of([(r.path, r.claim) for r in results if r.claim is not None])
+    out = []
+    for r in results:
+        if isinstance(r.workspace, RAGEngine) and r.cluster is not None:
+            target, findings = resolve_inference(
+                r.workspace,
+                r.namespace,
+                cluster.namespaces,
+                served,
+                maybe=lambda ns, name: broken.holder(ns, name, ""),
             )
-        )
-    seen: set[str] = set()
-    for i, pool in enumerate(spec.node_pools):
-        path = ("spec", "nodePools", i)
-        if pool.name in seen:
-            findings.append(
-                at(
-                    doc,
-                    (*path, "name"),
-                    f"node pool {pool.name!r} is declared twice",
-                    code="cluster",
-                )
-            )
-        seen.add(pool.name)
-        if pool_gpu(pool, catalog) is None:
-            close = catalog.closest_gpu(pool.gpu)
-            hint = f" (did you mean {close!r}?)" if close else ""
-            findings.append(
-                at(
-                    doc,
-                    (*path, "gpu"),
-                    f"unknown GPU {pool.gpu!r}{hint}; presets/gpus.yaml lists the known ones",
-                    code="cluster",
-                )
-            )
-            continue
-        known = catalog.instance_type(pool.instance_type) if pool.instance_type else None
-        gpu = catalog.gpu(pool.gpu)
-        if (
-            known is not None
-            and gpu is not None
-            and (catalog.gpu(known.gpu) != gpu or known.gpu_count != pool.gpus_per_node)
-        ):
-            findings.append(
-                at(
-                    doc,
-                    (*path, "instanceType"),
-                    f"{known.name} carries {known.gpu_count} x {known.gpu}, but the pool "
-                    f"says {pool.gpus_per_node} x {gpu.name}",
-                    code="cluster",
-                    severity=Severity.WARNING,
-                )
-            )
-    return findings + auto_provision_findings(spec, catalog)
+            out.append(replace(r, inference=target, findings=(*r.findings, *findings)))
+        else:
+            out.append(r)
+    return out
 
 
 def _digest(source: SourceFile | None) -> str:

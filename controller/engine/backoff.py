@@ -65,6 +65,11 @@ class Backoff:
             self._entries[key].remediated = True
 
     def succeeded(self, key: tuple[str, str]) -> None:
+        self.reset(key)
+
+    def reset(self, key: tuple[str, str]) -> None:
+        """Forget the release's failures (``modelsync reset``): its next step runs at once,
+        with the full count of attempts again."""
         self._entries.pop(key, None)
 
     def due(self, now: float) -> bool:

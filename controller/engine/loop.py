@@ -105,6 +105,7 @@ class Controller:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._reasons: list[str] = []
+        self._full = False
         self._thread: threading.Thread | None = None
         self.last: PassResult | None = None
         self.passes = 0
@@ -113,10 +114,12 @@ class Controller:
 
     # -- triggers --------------------------------------------------------------------
 
-    def trigger(self, reason: str) -> None:
-        """Ask for a pass now (a webhook, a signal); triggers before it starts coalesce."""
+    def trigger(self, reason: str, *, full: bool = False) -> None:
+        """Ask for a pass now (a webhook, a signal, a request through the API); triggers
+        before it starts coalesce. ``full``: the pass reads Git even if no commit is new."""
         with self._lock:
             self._reasons.append(reason)
+            self._full = self._full or full
         self._wake.set()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -150,12 +153,13 @@ class Controller:
                 break
             with self._lock:
                 reasons, self._reasons = self._reasons, []
+                full, self._full = self._full or "resync" in reasons, False
             self.heartbeat = self.clock()
             if not self.leadership.is_leader:
                 self.metrics.standby()
                 continue
             self.metrics.leader.set(1)
-            self.run_once(full=bool(reasons) and "resync" in reasons, reasons=reasons)
+            self.run_once(full=full, reasons=reasons)
 
     def run_once(self, *, full: bool = False, reasons: Sequence[str] = ()) -> PassResult:
         if reasons:

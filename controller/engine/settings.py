@@ -8,6 +8,7 @@ chart source, a target and the ``Syncer`` over them. ``modelsync sync`` and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -18,13 +19,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
+import regress
 
-from controller.adapters.bundled import load_bundle
+from controller.adapters.bundled import config_schema, load_bundle
 from controller.adapters.charts import ChartSource
 from controller.adapters.gitauth import GitAuth
 from controller.adapters.gitsource import GitError, GitRef, GitSource, LocalSource
 from controller.adapters.hydrate import HydrateTarget
+from controller.core.chartpolicy import ChartPolicy
 from controller.core.documents import Document, SourceFile, parse_document
 from controller.core.planning import DriftPolicy, FailurePolicy, PlanPolicy
 from controller.core.ports import Source, Target
@@ -39,10 +41,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_CONFIG_BYTES = 64 * 1024
-#: Go's duration syntax (``1m30s``, ``500ms``, ``2h``), as Flux and the chart's schema take
-#: it; a bare number is seconds.
-_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$|^\d+(?:\.\d+)?$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)?")
+#: A bare number is seconds; a string is Go's duration syntax (``1m30s``, ``500ms``, ``2h``)
+#: as schemas/controller-config.schema.json's ``duration`` pattern (one pattern, both sides).
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -50,16 +51,20 @@ class SettingsError(Exception):
     """The configuration file or flags are wrong; the message says which key."""
 
 
+@functools.cache
+def _duration_pattern() -> regress.Regex:
+    forms = config_schema()["$defs"]["duration"]["anyOf"]
+    return regress.Regex(next(str(f["pattern"]) for f in forms if f.get("type") == "string"))
+
+
 def duration(value: str | float) -> float:
     """``60s``, ``1m30s``, ``500ms`` or a number of seconds."""
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
         return float(value)
-    text = str(value).strip()
-    if not _DURATION.match(text):
+    text = value if isinstance(value, str) else ""
+    if _duration_pattern().find(text) is None:
         raise SettingsError(f"not a duration: {value!r} (use e.g. 30s, 5m, 1m30s)")
-    return sum(
-        float(number) * _UNIT_SECONDS[unit or "s"] for number, unit in _DURATION_PART.findall(text)
-    )
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(text))
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,9 @@ class Settings:
     kubeconfig: Path | None = None  # None: in-cluster, else $KUBECONFIG or ~/.kube/config
     kube_context: str | None = None
     request_timeout: float = 30.0  # per Kubernetes API request (Helm actions: timeout)
+    chart_policy: ChartPolicy = field(default_factory=ChartPolicy)
+    # How often the controller looks for requests made through the API (modelsync reconcile).
+    request_poll: float = 2.0
     log_format: str = "text"  # text | json
     # Where rollouts are reported (engine/notifications.py); secrets come from
     # notifications_dir, never from this mapping.
@@ -113,78 +121,80 @@ class Settings:
 
 
 _SCP = re.compile(r"^[\w.-]+@[\w.-]+:")
-_KEYS = {
-    "hydrateBranch": "hydrate_branch",
-    "cluster": "cluster",
-    "interval": "interval",
-    "timeout": "timeout",
-    "target": "target",
-    "prune": "prune",
-    "maxPruneRatio": "max_prune_ratio",
-    "drift": "drift",
-    "onUpgradeFailure": "on_upgrade_failure",
-    "listen": "listen",
-    "webhookListen": "webhook_listen",
-    "leaderElection": "leader_election",
-    "logFormat": "log_format",
-}
 
 
 def load_settings(config: Path, /, **overrides: Any) -> Settings:
-    """Settings from a config file (contracts section 6); non-None overrides win."""
+    """Settings from a config file (contracts section 6); non-None overrides win.
+
+    The file is checked against schemas/controller-config.schema.json, the schema the
+    controller chart's values carry too. Each top-level key becomes the Settings field of
+    the same name in snake_case; only ``repo``, ``charts`` and ``policy`` are reshaped.
+    """
     try:
         data = config.read_bytes()
     except OSError as e:
         raise SettingsError(f"cannot read {config}: {e.strerror}") from e
     if len(data) > MAX_CONFIG_BYTES:
         raise SettingsError(f"{config} is over {MAX_CONFIG_BYTES} bytes")
-    try:
-        raw = yaml.safe_load(data) or {}
-    except yaml.YAMLError as e:
-        raise SettingsError(f"{config} is not valid YAML: {e}") from e
-    if not isinstance(raw, dict):
-        raise SettingsError(f"{config} must hold a mapping")
+    raw = _checked(config, data)
+    schema = config_schema()["properties"]
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        if key == "repo":
-            values |= _repo(value, config)
-        elif key == "charts":
-            values["charts_repository"] = str((value or {}).get("repository") or "")
-        elif key == "notifications":
-            values["notifications"] = _notifications(data, config)
-        elif key in _KEYS:
-            values[_KEYS[key]] = value
+        if key in _RESHAPED:
+            values |= _RESHAPED[key](value)
+        elif schema[key].get("$ref") == "#/$defs/duration":
+            values[_snake(key)] = duration(value)
         else:
-            raise SettingsError(f"{config}: unknown key {key!r}")
-    for name in ("interval", "timeout"):
-        if name in values:
-            values[name] = duration(values[name])
+            values[_snake(key)] = value
     settings = Settings(**values)
     return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def _notifications(data: bytes, path: Path) -> dict[str, Any]:
-    """The ``notifications`` mapping, checked against schemas/notifications.schema.json;
-    its errors are located at their line in the file."""
-    doc = parse_document(SourceFile(str(path), data))
-    if not isinstance(doc, Document):
-        raise SettingsError(f"{path}: {doc.message}")
-    findings = [f for f in load_bundle().schemas.validate("Notifications", doc) if f.is_error]
+def _checked(config: Path, data: bytes) -> dict[str, Any]:
+    parsed = parse_document(SourceFile(str(config), data=data))
+    if not isinstance(parsed, Document):
+        raise SettingsError(f"{config}:{parsed.line}: not valid YAML: {parsed.message}")
+    if not parsed.body:
+        return {}
+    findings = load_bundle().schemas.validate("ControllerConfig", parsed)
     if findings:
         raise SettingsError(
-            "\n".join(f"{f.file}:{f.line}:{f.column}: {f.field}: {f.message}" for f in findings)
+            "; ".join(f"{f.file}:{f.line}: {f.field or 'config'}: {f.message}" for f in findings)
         )
-    return dict(doc.body.get("notifications") or {})
+    return dict(parsed.body)
 
 
-def _repo(value: Any, path: Path) -> dict[str, Any]:
-    if not isinstance(value, dict) or "url" not in value:
-        raise SettingsError(f"{path}: repo needs at least url")
-    allowed = {"url", "branch", "tag", "commit", "path"}
-    unknown = set(value) - allowed
-    if unknown:
-        raise SettingsError(f"{path}: unknown key repo.{sorted(unknown)[0]}")
-    return {("repo" if k == "url" else k): str(v) for k, v in value.items()}
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def _repo(value: Mapping[str, Any]) -> dict[str, Any]:
+    # "" is how the chart says "not set" (tag, commit): the controller treats it as absent.
+    return {("repo" if k == "url" else k): str(v) for k, v in value.items() if v != ""}
+
+
+def _charts(value: Mapping[str, Any]) -> dict[str, Any]:
+    return {"charts_repository": str(value.get("repository") or "")}
+
+
+def _policy(value: Mapping[str, Any]) -> dict[str, Any]:
+    return {"chart_policy": ChartPolicy.from_config(value)}
+
+
+_RESHAPED: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "repo": _repo,
+    "charts": _charts,
+    "policy": _policy,
+}
+
+
+def chart_policy(settings: Settings) -> ChartPolicy:
+    """The policy, with the controller's own chart repository among the allowed sources."""
+    policy = settings.chart_policy
+    if settings.charts_repository:
+        own = settings.charts_repository.strip().rstrip("/")
+        policy = replace(policy, chart_repositories=(*policy.chart_repositories, own))
+    return policy
 
 
 def check(settings: Settings) -> None:
@@ -230,6 +240,7 @@ def build_charts(settings: Settings) -> ChartSource:
         load_bundle().charts_dir,
         repository=settings.charts_repository,
         cache_dir=settings.state_dir / "charts",
+        policy=chart_policy(settings),
     )
 
 
@@ -317,12 +328,15 @@ def build_syncer(settings: Settings, target: Target | None = None) -> Syncer:
     if target is None and (not kind or (kind == "hydrate" and not branch and not settings.out)):
         declared_kind, declared_branch = declared_target(source, settings)
         kind, branch = kind or declared_kind, branch or declared_branch
+    objects = None
     if target is None and kind != "hydrate":
         from controller.adapters.helmtarget import HelmTarget
+        from controller.adapters.workspaceobjects import WorkspaceObjects
 
-        target = HelmTarget(
-            build_connection(settings), charts, settings.cluster, timeout=settings.timeout
-        )
+        connection = build_connection(settings)
+        target = HelmTarget(connection, charts, settings.cluster, timeout=settings.timeout)
+        # Each Workspace's ModelWorkspace object: its status, and requests through the API.
+        objects = WorkspaceObjects(connection.client(), settings.cluster)
     elif target is None:
         if not branch and settings.out is None:
             raise SettingsError(
@@ -348,7 +362,9 @@ def build_syncer(settings: Settings, target: Target | None = None) -> Syncer:
         cluster=settings.cluster,
         path=settings.path,
         policy=settings.policy,
+        chart_policy=chart_policy(settings),
         # Rendering runs on every core (the SDK's native calls release the GIL); Helm
         # actions against a cluster stay one at a time.
         concurrency=min(4, os.cpu_count() or 1) if isinstance(target, HydrateTarget) else 1,
+        objects=objects,
     )

@@ -20,24 +20,29 @@ import posixpath
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from controller.adapters.charts import ChartSource
 from controller.adapters.gitsource import GitError
 from controller.core.capacity import Assignment, PoolUsage, assignments, cluster_usage
 from controller.core.catalog import Catalog
+from controller.core.chartpolicy import ChartPolicy
+from controller.core.control import (
+    Control,
+    pending_resets,
+    suspended_releases,
+    with_suspensions,
+)
 from controller.core.documents import SourceFile
 from controller.core.localpresets import presets_dir_for, with_local_presets
 from controller.core.planning import (
     DriftPolicy,
-    FailurePolicy,
     Plan,
     PlanPolicy,
     Step,
+    cluster_policy,
     plan,
-    prune_limit,
 )
-from controller.core.ports import Source, Target, TargetError
+from controller.core.ports import ObjectStore, Source, Target, TargetError
 from controller.core.releases import DesiredRelease, desired_releases
 from controller.core.schemas import SchemaSet
 from controller.core.status import (
@@ -47,15 +52,20 @@ from controller.core.status import (
     event_for,
     refreshed,
     summarize,
+    validation_events,
 )
+from controller.core.statusobjects import sources
 from controller.core.validation import ClusterResult, Validator
 from controller.engine.applying import Progress, apply_plan
 from controller.engine.backoff import Backoff
 from controller.engine.provisioning import provision
+from controller.engine.publishing import Publisher
 
 log = logging.getLogger(__name__)
 
 NOT_LEADING = "this replica no longer holds the leader Lease"
+Key = tuple[str, str]
+DRIFT_MESSAGE = "live objects differ from the release manifest"
 
 
 @dataclass(frozen=True)
@@ -101,9 +111,11 @@ class Syncer:
         cluster: str,
         path: str = "clusters",
         policy: PlanPolicy | None = None,
+        chart_policy: ChartPolicy | None = None,
         full_resync: float = 600.0,
         concurrency: int = 1,
         clock: Callable[[], float] = time.time,
+        objects: ObjectStore | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -113,7 +125,7 @@ class Syncer:
         self.directory = posixpath.join(path.strip("/"), cluster) if path.strip("/") else cluster
         self.presets_directory = presets_dir_for(path)
         self.schemas, self.catalog = schemas, catalog
-        self.validator = Validator(schemas, catalog, memo=True)
+        self.validator = Validator(schemas, catalog, memo=True, policy=chart_policy)
         self._presets_digest = ""
         self.backoff = Backoff()
         self.full_resync = full_resync
@@ -127,6 +139,8 @@ class Syncer:
         # The cluster file's maxPruneRatio at the last commit applied without a refused
         # prune: a commit cannot loosen the limit that guards it (prune_limit).
         self._prune_limit: float | None = None
+        # The Workspaces' ModelWorkspace objects (helm target): status out, requests in.
+        self.publisher = Publisher(objects, cluster) if objects is not None else None
 
     def run_pass(
         self,
@@ -141,9 +155,8 @@ class Syncer:
         the pass stops there, unfinished, and the next leader's pass picks it up."""
         started = self.clock()
         timing: dict[str, float] = {}
-        fetched = ""
 
-        def stop(commit: str, *, error: str = "", skipped: str = "") -> PassResult:
+        def stop(commit: str, *, error: str = "", skipped: str = "", tried: str = "") -> PassResult:
             if error:
                 log.warning("pass stopped, keeping the last good state: %s", error)
             return PassResult(
@@ -154,12 +167,12 @@ class Syncer:
                 error=error,
                 statuses=tuple(self.statuses.values()),
                 fetch_seconds=timing.get("fetch"),
-                tried=fetched,
+                tried=tried,  # the commit the pass stopped on, once fetched
                 failing=self._failing(self.desired),
             )
 
         try:
-            commit = fetched = self.source.fetch().commit
+            commit = self.source.fetch().commit
         except GitError as e:
             timing["fetch"] = self.clock() - started
             return stop(self.commit, error=f"fetch failed: {e}")
@@ -168,24 +181,39 @@ class Syncer:
         try:
             skip = "" if full else self._unchanged(commit)
         except GitError as e:
-            return stop(self.commit, error=f"cannot diff {self.commit[:12]}..{commit[:12]}: {e}")
+            return stop(
+                self.commit,
+                error=f"cannot diff {self.commit[:12]}..{commit[:12]}: {e}",
+                tried=commit,
+            )
         if skip:
             self.commit = commit
-            self._refresh_readiness()
+            self._refresh_readiness(may_act)
             return stop(commit, skipped=skip)
         try:
             files = self.source.read_tree(commit, self.directory)
             self._use_local_presets(self.source.read_tree(commit, self.presets_directory))
         except GitError as e:
-            return stop(self.commit, error=f"cannot read {self.directory} at {commit[:12]}: {e}")
+            return stop(
+                self.commit,
+                error=f"cannot read {self.directory} at {commit[:12]}: {e}",
+                tried=commit,
+            )
         report = self.validator.validate(files, cluster=self.cluster).cluster(self.cluster)
         if report is None or report.cluster is None:
             why = "is missing" if report is None else "is invalid"
             return stop(
                 self.commit,
                 error=f"{self.directory}/cluster.yaml {why} at {commit[:12]}; nothing applied",
+                tried=commit,
             )
         desired = desired_releases(report, self.charts.versions())
+        try:  # requests made through the API (suspend, reset) count before planning
+            desired, controls = self._requests(report, desired, dry_run)
+        except TargetError as e:
+            return stop(
+                self.commit, error=f"cannot read the Workspaces' objects: {e}", tried=commit
+            )
         proposed = report.cluster.target.get("maxPruneRatio")
         policy = cluster_policy(self.policy, report.cluster.target, self._prune_limit)
         try:
@@ -196,7 +224,9 @@ class Syncer:
                 else set()
             )
         except TargetError as e:
-            return stop(self.commit, error=f"cannot read the {self.target.kind} target: {e}")
+            return stop(
+                self.commit, error=f"cannot read the {self.target.kind} target: {e}", tried=commit
+            )
         the_plan = plan(
             desired,
             observed,
@@ -221,37 +251,36 @@ class Syncer:
                 may_act=may_act,
             )
         )
-        statuses = summarize(
-            report,
-            the_plan,
-            results,
-            commit=commit,
-            now=_iso(self.clock()),
-            previous=self.statuses,
-            workloads=self.target.workloads(),
-            given_up={
-                d.key: self.backoff.attempts
-                for d in desired
-                if self.backoff.exhausted(d.key, d.digest)
-            },
+        statuses = with_suspensions(
+            summarize(
+                report,
+                the_plan,
+                results,
+                commit=commit,
+                now=_iso(self.clock()),
+                previous=self.statuses,
+                workloads=self.target.workloads(),
+                given_up={
+                    d.key: self.backoff.attempts
+                    for d in desired
+                    if self.backoff.exhausted(d.key, d.digest)
+                },
+            ),
+            controls,
         )
-        events = [event_for(r) for r in results] + _validation_events(report, self.statuses)
-        events += [
-            Event(
-                ns,
-                name,
-                "DriftDetected",
-                "live objects differ from the release manifest",
-                warning=True,
-            )
-            for ns, name in sorted(drifted)
+        events = [
+            *(event_for(r) for r in results),
+            *validation_events(report, self.statuses),
+            *(
+                Event(ns, name, "DriftDetected", DRIFT_MESSAGE, warning=True)
+                for ns, name in sorted(drifted)
+            ),
         ]
         error = ""
         if not dry_run:
             self.statuses = {s.key: s for s in statuses}
-            self.pools = cluster_usage(report)
-            self.assignments = assignments(report)
-            error = self._finish(commit, statuses, the_plan, len(results), may_act)
+            self.pools, self.assignments = cluster_usage(report), assignments(report)
+            error = self._finish(commit, statuses, the_plan, results, may_act)
         if not error and not dry_run:
             self.desired, self._last_full = desired, started
             if not the_plan.refused_prune:  # applied without needing a looser limit
@@ -278,12 +307,14 @@ class Syncer:
         commit: str,
         statuses: list[WorkspaceStatus],
         the_plan: Plan,
-        applied: int,
+        results: list[ActionResult],
         may_act: Callable[[], bool],
     ) -> str:
-        """Record the pass and mark ``commit`` done, or say why the pass is unfinished."""
+        """Record the pass (and its status on the Workspaces' objects) and mark ``commit``
+        done, or say why the pass is unfinished."""
         if not may_act():
-            error = f"stopped after {applied} of {len(the_plan.actions())} actions: {NOT_LEADING}"
+            done, planned = len(results), len(the_plan.actions())
+            error = f"stopped after {done} of {planned} actions: {NOT_LEADING}"
             log.warning("%s", error)
             return error
         try:
@@ -293,13 +324,43 @@ class Syncer:
             log.warning("%s", error)
             return error
         self.commit = commit
+        if self.publisher is not None:
+            self.publisher.publish(statuses, now=_iso(self.clock()), plan=the_plan, results=results)
         return ""
 
     def _failing(self, desired: list[DesiredRelease]) -> frozenset[tuple[str, str]]:
         return frozenset(d.key for d in desired if self.backoff.failing(d.key, d.digest))
 
-    def _refresh_readiness(self) -> None:
-        """Between full passes, follow the pods of releases still coming up."""
+    def _requests(
+        self, report: ClusterResult, desired: list[DesiredRelease], dry_run: bool
+    ) -> tuple[list[DesiredRelease], dict[Key, Control]]:
+        """The desired releases with those suspended through the API marked, and the
+        requests on the Workspaces' objects; a reset is carried out here. Raises
+        TargetError: a pass must not go on without knowing what is suspended."""
+        if self.publisher is None or report.cluster is None:
+            return desired, {}
+        controls = self.publisher.read_controls(report.cluster.namespaces)
+        desired = suspended_releases(desired, controls)
+        if dry_run:
+            return desired, controls
+        for key in pending_resets(controls):
+            log.info("reset requested for %s/%s: retry count cleared", *key)
+            self.backoff.reset(key)
+            if key in self.statuses:
+                self.statuses[key] = replace(self.statuses[key], failures=0, stalled=False)
+        self.publisher.remember(sources(report, desired), controls, report.cluster.namespaces)
+        return desired, controls
+
+    def _refresh_readiness(self, may_act: Callable[[], bool]) -> None:
+        """Between full passes, follow the pods of releases still coming up (and show it on
+        their objects)."""
+        if self.publisher is not None and may_act():
+            self._refresh_workloads()
+            self.publisher.publish(list(self.statuses.values()), now=_iso(self.clock()))
+        else:
+            self._refresh_workloads()
+
+    def _refresh_workloads(self) -> None:
         if not any(s.reason == "Progressing" for s in self.statuses.values()):
             return
         try:
@@ -317,11 +378,15 @@ class Syncer:
             return
         for finding in local.findings:
             log.warning("%s:%s: %s: %s", finding.file, finding.line, finding.field, finding.message)
-        self.validator = Validator(self.schemas, local.catalog, memo=True)
+        self.validator = Validator(
+            self.schemas, local.catalog, memo=True, policy=self.validator.policy
+        )
         self._presets_digest = local.digest
 
     def _unchanged(self, commit: str) -> str:
         """Why a pass on ``commit`` can be skipped without reading the tree, or ``""``."""
+        if self.publisher is not None and self.publisher.failed:
+            return ""  # the objects' status is behind: write it again
         if commit == self.commit:
             return "commit unchanged"
         if self.commit:
@@ -333,51 +398,8 @@ class Syncer:
         return ""
 
 
-def cluster_policy(
-    base: PlanPolicy, target: Mapping[str, Any], prune_in_force: float | None = None
-) -> PlanPolicy:
-    """The cluster file's ``spec.target`` (reviewed in Git) over the controller's defaults.
-
-    ``maxPruneRatio`` can only tighten the controller's own limit, and a commit cannot
-    loosen the one in force (``prune_limit``). ``--force`` and ``--no-prune`` of a one-off
-    run still win: they are a person's decision for that run.
-    """
-    proposed = target.get("maxPruneRatio")
-    return replace(
-        base,
-        max_prune_ratio=prune_limit(
-            base.max_prune_ratio, None if proposed is None else float(proposed), prune_in_force
-        ),
-        drift=DriftPolicy(target.get("drift", base.drift)),
-        on_failure=FailurePolicy(target.get("onUpgradeFailure", base.on_failure)),
-    )
-
-
-def _validation_events(
-    report: ClusterResult, previous: dict[tuple[str, str], WorkspaceStatus]
-) -> list[Event]:
-    """ValidationFailed once per newly invalid file (not on every pass)."""
-    seen = {s.file for s in previous.values() if s.reason == "ValidationFailed"}
-    events = []
-    for result in report.workspaces:
-        errors = [f for f in result.findings if f.is_error]
-        if errors and result.path not in seen:
-            first = errors[0]
-            name = result.workspace.name if result.workspace and result.workspace.name else ""
-            events.append(
-                Event(
-                    result.namespace or "default",
-                    name or result.path,
-                    "ValidationFailed",
-                    f"{first.file}:{first.line}: {first.message}",
-                    warning=True,
-                )
-            )
-    return events
-
-
 def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
-__all__ = ["NOT_LEADING", "PassResult", "Syncer", "cluster_policy"]
+__all__ = ["NOT_LEADING", "PassResult", "Syncer"]

@@ -16,15 +16,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import helm_python
 import pytest
 import yaml
 
 from controller.adapters.bundled import load_bundle
+from controller.core.chartpolicy import ChartPolicy
 from controller.core.documents import SourceFile
-from controller.core.releases import DesiredRelease, desired_releases
+from controller.core.releases import LABEL_WORKSPACE, DesiredRelease, desired_releases
 from controller.core.validation import validate_files
-from controller.engine.settings import SettingsError, duration
+from controller.engine.settings import SettingsError, duration, load_settings
 from tests.charts.rendering import (
+    CHARTS_DIR,
     KUBE_VERSIONS,
     REPO_ROOT,
     chart,
@@ -32,6 +35,7 @@ from tests.charts.rendering import (
     configmap_text,
     render,
     scenario,
+    scenarios,
     validate,
 )
 
@@ -117,7 +121,8 @@ def example_releases() -> list[DesiredRelease]:
     ]
     report = validate_files(files, schemas=bundle.schemas, catalog=bundle.catalog)
     versions = {
-        name: str(chart(name).version) for name in ("workspace-inference", "workspace-tuning")
+        name: str(chart(name).version)
+        for name in ("workspace-inference", "workspace-tuning", "workspace-rag")
     }
     return [r for result in report.clusters for r in desired_releases(result, versions)]
 
@@ -125,8 +130,12 @@ def example_releases() -> list[DesiredRelease]:
 EXAMPLE_RELEASES = example_releases()
 
 
-def test_the_example_clusters_use_both_workload_charts() -> None:
-    assert {r.chart for r in EXAMPLE_RELEASES} == {"workspace-inference", "workspace-tuning"}
+def test_the_example_clusters_use_every_workload_chart() -> None:
+    assert {r.chart for r in EXAMPLE_RELEASES} == {
+        "workspace-inference",
+        "workspace-tuning",
+        "workspace-rag",
+    }
 
 
 @pytest.mark.parametrize("release", EXAMPLE_RELEASES, ids=lambda r: f"{r.chart}:{r.name}")
@@ -138,7 +147,9 @@ def test_charts_render_what_the_controller_produces(release: DesiredRelease) -> 
     for obj in out.objects:
         for version in KUBE_VERSIONS:
             validate(obj, version)
-        assert obj["metadata"]["labels"]["modelsync.dev/workspace"] == release.workspace
+        # The RAG chart labels its objects with the RAGEngine (its name, as the release's).
+        own = "modelsync.dev/ragengine" if release.chart == "workspace-rag" else LABEL_WORKSPACE
+        assert obj["metadata"]["labels"][own] == release.workspace
         assert obj["metadata"]["labels"]["modelsync.dev/cluster"] == release.cluster
 
 
@@ -249,28 +260,60 @@ def test_controller_config_has_the_contract_fields(name: str, ref: dict[str, str
         assert type(config[key]) is type(contract[key]), key
 
 
-DURATIONS = ["30s", "1m30s", "500ms", "2h", "1.5m", "1h2m3s", "90", "1x", "m", "1m 30s", "-1s", ""]
+DURATIONS: list[str | float] = ["30s", "1m30s", "500ms", "2h", "1.5m", "1h2m3s", "90", "1x"]
+DURATIONS += ["m", "1m 30s", "-1s", "", 90, 1.5, 0, -1]
 
 
-@pytest.mark.parametrize("text", DURATIONS)
-def test_the_chart_and_the_controller_agree_on_durations(text: str) -> None:
-    """A duration the chart's schema lets through must start the controller (else the pod
-    crash-loops on a value `helm install` accepted), and one it refuses must be refused."""
-    schema = json.loads((REPO_ROOT / "charts/modelsync/values.schema.json").read_text())
-    patterns = {
-        schema["properties"]["config"]["properties"][key]["pattern"]
-        for key in ("interval", "timeout")
-    }
+def _helm_accepts(values: dict[str, Any]) -> bool:
     try:
-        duration(text)
+        chart("modelsync").validate_schema(values)
+    except helm_python.HelmError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("value", DURATIONS)
+def test_the_chart_and_the_controller_agree_on_durations(value: str | float) -> None:
+    """A duration Helm's check of the chart's values lets through must start the controller
+    (else the pod crash-loops on a value `helm install` accepted), and one it refuses must be
+    refused: both read the one schema, schemas/controller-config.schema.json."""
+    base = scenario("modelsync", "default").values
+    try:
+        duration(value)
         controller_accepts = True
     except SettingsError:
         controller_accepts = False
-    for pattern in patterns:
-        # The bare number is the controller's own shorthand; the chart asks for a unit.
-        chart_accepts = re.search(pattern, text) is not None
-        assert chart_accepts <= controller_accepts, (pattern, text)
-        assert controller_accepts <= chart_accepts or text.replace(".", "").isdigit()
+    for key in ("interval", "timeout"):
+        values = {**base, "config": {**base["config"], key: value}}
+        assert _helm_accepts(values) == controller_accepts, (key, value)
+    leader = {**base["config"].get("leaderElection", {}), "leaseDuration": value}
+    values = {**base, "config": {**base["config"], "leaderElection": leader}}
+    assert _helm_accepts(values) == controller_accepts, ("leaseDuration", value)
+
+
+def test_the_chart_carries_the_controller_config_schema() -> None:
+    """charts/modelsync/values.schema.json's `config` is generated from the one schema; a
+    hand edit on either side without regenerating fails here."""
+    done = subprocess.run(
+        [sys.executable, str(CHARTS_DIR / "configschema.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_controller_loads_the_config_the_chart_renders_with_every_scenario(
+    tmp_path: Path,
+) -> None:
+    for item in scenarios("modelsync"):
+        out = render("modelsync", item.values, release="modelsync")
+        config = tmp_path / f"{item.name}.yaml"
+        config.write_text(configmap_text(out, "config.yaml"), encoding="utf-8")
+        settings = load_settings(config)
+        assert settings.cluster == item.values["config"]["cluster"]
+        # The chart's default policy is the controller's (and validate's) strict default.
+        assert settings.chart_policy == ChartPolicy()
 
 
 def test_contract_secret_paths_are_where_the_chart_mounts_them() -> None:

@@ -37,6 +37,7 @@ WORKLOAD_RESOURCES = {
     "Job": ("batch", "jobs"),
     "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
     "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
+    "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
     "ServiceMonitor": ("monitoring.coreos.com", "servicemonitors"),
     "ScaledObject": ("keda.sh", "scaledobjects"),
 }
@@ -119,7 +120,8 @@ def test_each_managed_namespace_gets_a_role_and_binding() -> None:
 def test_managed_namespace_role_covers_everything_the_workload_charts_render() -> None:
     kinds = {
         obj["kind"]
-        for item in [*scenarios("workspace-inference"), *scenarios("workspace-tuning")]
+        for name in ("workspace-inference", "workspace-tuning", "workspace-rag")
+        for item in scenarios(name)
         for obj in render(item.chart, item.values, release=item.release).objects
     }
     assert kinds <= set(WORKLOAD_RESOURCES), "a workload chart renders a kind RBAC does not know"
@@ -133,6 +135,10 @@ def test_managed_namespace_role_covers_everything_the_workload_charts_render() -
     assert verbs_for(role, "", "pods") == set()
     assert verbs_for(role, "events.k8s.io", "events") == {"create", "patch"}
     assert verbs_for(role, "", "events") == {"create", "patch"}
+    # The Workspaces' ModelWorkspace objects: status by server-side apply, never a get or watch.
+    objects = verbs_for(role, "modelsync.dev", "modelworkspaces")
+    assert objects == {"list", "create", "patch", "delete"}
+    assert verbs_for(role, "modelsync.dev", "modelworkspaces/status") == {"patch"}
 
 
 def test_optional_crd_permissions_can_be_dropped() -> None:
@@ -344,12 +350,18 @@ def test_monitoring_is_off_by_default() -> None:
     assert all("modelsync.json" not in c["data"] for c in out.all("ConfigMap"))
 
 
-def test_network_policy_allows_8080_and_dns_when_egress_is_restricted() -> None:
+def test_network_policy_allows_dns_and_the_api_server_when_egress_is_restricted() -> None:
     policy = rendered("ssh-git").one("NetworkPolicy")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
-    assert policy["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]  # no webhooks
-    dns = policy["egress"][0]["ports"]
-    assert {"port": 53, "protocol": "UDP"} in dns
+    assert policy["ingress"] == []  # no peers listed: nobody but the node's probes
+    dns, api_server, *listed = policy["egress"]
+    assert {"port": 53, "protocol": "UDP"} in dns["ports"]
+    # The API server answers on 443 through the kubernetes Service and on 6443 at the
+    # endpoints a policy sees on most distributions: blocking 6443 stopped the controller.
+    assert api_server == {
+        "ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]
+    }
+    assert [p["port"] for rule in listed for p in rule["ports"]] == [22, 443]
     ingress_only = rendered("ha").one("NetworkPolicy")["spec"]
     assert ingress_only["policyTypes"] == ["Ingress"]
     status, hooks = ingress_only["ingress"]
@@ -363,6 +375,40 @@ def test_network_policy_allows_8080_and_dns_when_egress_is_restricted() -> None:
     assert [p["namespaceSelector"]["matchLabels"] for p in hooks["from"]] == [
         {"kubernetes.io/metadata.name": "ingress-nginx"}
     ]
+
+
+def test_an_empty_peer_list_admits_nobody() -> None:
+    """A NetworkPolicy ingress rule without `from` admits every pod of the cluster: with
+    `ingressFrom: []` and `webhookFrom: []` no rule may lack its peers."""
+    out = render(
+        CHART,
+        with_values(
+            values(),
+            webhook={"existingSecret": "hooks"},
+            networkPolicy={"enabled": True, "ingressFrom": [], "webhookFrom": []},
+        ),
+    )
+    policy = out.one("NetworkPolicy")["spec"]
+    assert policy["policyTypes"] == ["Ingress"]
+    assert policy["ingress"] == []
+    assert all(rule.get("from") for rule in policy["ingress"])
+
+
+def test_an_api_server_endpoint_can_narrow_the_egress() -> None:
+    block = [{"ipBlock": {"cidr": "10.0.0.1/32"}}]
+    out = render(
+        CHART,
+        with_values(
+            values(),
+            networkPolicy={
+                "enabled": True,
+                "egress": [{"ports": [{"port": 22, "protocol": "TCP"}]}],
+                "apiServer": {"ports": [6443], "to": block},
+            },
+        ),
+    )
+    _, api_server, _ = out.one("NetworkPolicy")["spec"]["egress"]
+    assert api_server == {"ports": [{"port": 6443, "protocol": "TCP"}], "to": block}
 
 
 # --- required values ------------------------------------------------------------------

@@ -365,6 +365,38 @@ def test_service_maps_port_80_to_the_vllm_port() -> None:
     )
 
 
+# --- who may reach vLLM ----------------------------------------------------------------
+
+
+def test_a_network_policy_admits_only_the_namespace_by_default() -> None:
+    """vLLM's OpenAI API has no authentication: by default only pods of the release's own
+    namespace (an app, a RAG engine) reach the server port."""
+    out = rendered()
+    policy = out.one("NetworkPolicy")
+    spec = policy["spec"]
+    labels = out.one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert spec["podSelector"]["matchLabels"].items() <= labels.items()
+    assert spec["policyTypes"] == ["Ingress"]
+    assert spec["ingress"] == [
+        {"ports": [{"port": "http", "protocol": "TCP"}], "from": [{"podSelector": {}}]}
+    ]
+    assert policy["metadata"]["namespace"] == "ml"
+
+
+def test_more_peers_are_added_and_none_means_nobody() -> None:
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mon"}}}
+    [rule] = rendered(networkPolicy={"from": [monitoring]}).one("NetworkPolicy")["spec"]["ingress"]
+    assert rule["from"] == [{"podSelector": {}}, monitoring]
+    closed = rendered(networkPolicy={"sameNamespace": False}).one("NetworkPolicy")["spec"]
+    assert closed["ingress"] == []
+    assert "NetworkPolicy" not in rendered(networkPolicy={"enabled": False}).kinds()
+
+
+def test_an_empty_peer_is_refused_since_it_would_admit_everyone() -> None:
+    with pytest.raises(helm_python.HelmValuesError):
+        chart(CHART).validate_schema(values(networkPolicy={"from": [{}]}))
+
+
 def test_a_different_vllm_port_reaches_the_container_and_the_launcher() -> None:
     out = rendered(vllm={"port": 8000})
     assert container(vllm_pod(out), "vllm")["ports"][0]["containerPort"] == 8000

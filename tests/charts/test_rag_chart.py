@@ -16,6 +16,10 @@ from typing import Any
 import helm_python
 import pytest
 
+from controller.adapters.bundled import load_bundle
+from controller.core.documents import SourceFile
+from controller.core.releases import desired_releases
+from controller.core.validation import validate_files
 from tests.charts.rendering import (
     REPO_ROOT,
     Rendered,
@@ -171,3 +175,92 @@ def test_bad_values_are_refused_naming_the_key(bad: dict[str, Any], message: str
     with pytest.raises(helm_python.HelmValuesError) as refused:
         chart(CHART).validate_schema(with_values(values(), **bad))
     assert message in str(refused.value)
+
+
+QWEN = REPO_ROOT / "clusters" / "prod" / "qwen-coder-32b-burst.yaml"
+GPU_RAG = """\
+apiVersion: kaito.sh/v1alpha1
+kind: RAGEngine
+metadata: {name: code-rag, namespace: ml-inference}
+spec:
+  compute: {instanceType: Standard_NC80adis_H100_v5}
+  embedding:
+    local: {modelID: BAAI/bge-small-en-v1.5}
+  storage: {persistentVolumeClaim: code-index}
+  inferenceService:
+    url: http://qwen-coder-32b.ml-inference.svc.cluster.local/v1/chat/completions
+    contextWindowSize: 16384
+"""
+
+
+def test_what_the_controller_makes_of_a_rag_engine_on_a_gpu_pool_renders_there() -> None:
+    # prod's h100-nvl pool is tainted (modelsync.dev/burst): a RAGEngine has no tolerations.
+    # On a copy of prod without that taint, the engine goes to the pool's nodes with a GPU.
+    prod = REPO_ROOT / "clusters" / "prod"
+    cluster = (prod / "cluster.yaml").read_text()
+    untainted = cluster.replace(
+        '      taints:\n        - {key: modelsync.dev/burst, value: "true", effect: NoSchedule}\n',
+        "",
+    )
+    assert untainted != cluster
+    files = [
+        SourceFile("clusters/prod/cluster.yaml", data=untainted.encode()),
+        SourceFile(
+            "clusters/prod/qwen.yaml", data=(prod / "qwen-coder-32b-burst.yaml").read_bytes()
+        ),
+        SourceFile("clusters/prod/code-rag.yaml", data=GPU_RAG.encode()),
+    ]
+    bundle = load_bundle()
+    report = validate_files(files, schemas=bundle.schemas, catalog=bundle.catalog)
+    assert [f for f in report.findings if f.is_error] == []
+    versions = {"workspace-inference": "0.1.0", "workspace-tuning": "0.1.0", CHART: "0.1.0"}
+    [release] = [r for r in desired_releases(report.clusters[0], versions) if r.chart == CHART]
+    v = json.loads(json.dumps(release.values))
+    chart(CHART).validate_schema(v)
+    out = render(CHART, v, release=release.name, namespace=release.namespace)
+    pod = rag_pod(out)
+    assert pod["nodeSelector"] == {"modelsync.dev/pool": "h100-nvl"}
+    assert container(pod, "rag")["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
+        "tolerations"
+    ]
+    template = out.one("Deployment")["spec"]["template"]["metadata"]
+    assert template["annotations"]["karpenter.sh/do-not-disrupt"] == "true"
+    assert "PersistentVolumeClaim" not in out.kinds()  # the claim storage names
+    config = configmap_text(out, "rag.yaml")
+    assert 'inferenceModel: "qwen2.5-coder-32b-instruct"' in config
+    assert 'embeddingDevice: "cuda"' in config
+    assert "contextWindow: 16384" in config
+
+
+def test_the_service_accepts_what_the_controller_renders_for_devs_rag_engine(
+    tmp_path: Path,
+) -> None:
+    bundle = load_bundle()
+    files = [
+        SourceFile(str(path.relative_to(REPO_ROOT)), data=path.read_bytes())
+        for path in sorted((REPO_ROOT / "clusters" / "dev").glob("*.yaml"))
+    ]
+    report = validate_files(files, schemas=bundle.schemas, catalog=bundle.catalog)
+    versions = {"workspace-inference": "0.1.0", "workspace-tuning": "0.1.0", CHART: "0.1.0"}
+    [release] = [r for r in desired_releases(report.clusters[0], versions) if r.chart == CHART]
+    assert release.name == "docs-rag"
+    out = render(CHART, json.loads(json.dumps(release.values)), release=release.name)
+    path = tmp_path / "rag.yaml"
+    path.write_text(configmap_text(out, "rag.yaml"), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "modelsync_runtime.rag.cli", "--config", str(path), "--check"],
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "presets" / "runtime")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    assert config["embeddingModel"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert config["embeddingDevice"] == "cpu"
+    assert (
+        config["inferenceUrl"] == "http://phi-4-mini.ml-dev.svc.cluster.local/v1/chat/completions"
+    )
+    assert config["inferenceModel"] == "phi-4-mini-instruct"
+    assert config["contextWindow"] == 8192

@@ -8,44 +8,19 @@ from pathlib import Path
 import pytest
 
 from controller.cli.main import main
+from tests.cli.clonedrepo import commit, run
 from tests.support.gitserver import git
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of this repository's clusters/ as the first commit of a new repository."""
-    root = tmp_path / "clusters-repo"
-    for path in (REPO / "clusters").rglob("*.yaml"):
-        target = root / path.relative_to(REPO)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(path.read_bytes())
-    git("init", "-q", "-b", "main", str(root))
-    commit(root, "initial")
-    monkeypatch.chdir(root)
-    return root
-
-
-def commit(root: Path, message: str) -> str:
-    git("add", "-A", cwd=root)
-    git("commit", "-q", "-m", message, cwd=root)
-    return git("rev-parse", "HEAD", cwd=root)
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main(list(args))
-    return code, capsys.readouterr().out
 
 
 def test_sync_twice_then_status(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(capsys, "sync", "--repo", ".", "--cluster", "dev", "--out", "out")
     assert code == 0, out
     assert "install   ml-dev/phi-4-mini  ok" in out
-    assert "2 applied" in out
+    assert "install   ml-dev/docs-rag  ok" in out  # the RAGEngine beside the Workspaces
+    assert "3 applied" in out
     code, out = run(capsys, "sync", "--repo", ".", "--cluster", "dev", "--out", "out")
     assert code == 0
-    assert "nothing to do, 2 releases in sync" in out
+    assert "nothing to do, 3 releases in sync" in out
     code, out = run(capsys, "status", "--out", "out")
     assert code == 0
     header, *rows = out.splitlines()
@@ -58,7 +33,8 @@ def test_sync_twice_then_status(repo: Path, capsys: pytest.CaptureFixture[str]) 
         "READY",
         "MESSAGE",
     ]
-    assert rows[1].split()[:6] == ["ml-dev", "phi-4-mini", "dev", "1", "False", "True"]
+    assert rows[1].split()[:6] == ["ml-dev", "docs-rag", "dev", "1", "False", "True"]
+    assert rows[2].split()[:6] == ["ml-dev", "phi-4-mini", "dev", "1", "False", "True"]
     code, out = run(capsys, "status", "--out", "out", "--format", "json")
     assert {r["reason"] for r in json.loads(out)} == {"InSync"}
 
@@ -90,7 +66,7 @@ def test_the_summary_counts_failed_actions_apart_from_applied_ones(
     assert code == 1, out
     assert "install   ml-dev/phi-4-mini  FAILED" in out
     assert out.splitlines()[-1].startswith("dev at ")
-    assert ": 1 applied, 1 failed, 0 unchanged" in out.splitlines()[-1]
+    assert ": 2 applied, 1 failed, 0 unchanged" in out.splitlines()[-1]
 
 
 def test_sync_says_which_releases_it_keeps_for_a_broken_file(
@@ -105,7 +81,10 @@ def test_sync_says_which_releases_it_keeps_for_a_broken_file(
 
     assert code == 1, out
     assert "kept     ml-dev/phi-4-mini  (clusters/dev/models.yaml cannot be read" in out
-    assert "nothing to do, 1 releases in sync, 1 kept for invalid files" in out
+    # docs-rag names phi-4-mini: a file that cannot be read may be it; docs-rag waits for it.
+    assert "invalid  clusters/dev/docs-rag.yaml:15: spec.inferenceService.url" in out
+    assert "kept     ml-dev/docs-rag" in out
+    assert "nothing to do, 1 releases in sync, 2 kept for invalid files" in out
     assert (repo / "out/dev/ml-dev/phi-4-mini.yaml").is_file()
 
 
@@ -118,6 +97,7 @@ def test_hydrate_to_the_branch_the_cluster_file_names(
     files = git("ls-tree", "-r", "--name-only", "environments/dev", cwd=repo).split()
     assert files == [
         "ml-dev/deepseek-r1-llama-8b.yaml",
+        "ml-dev/docs-rag.yaml",
         "ml-dev/phi-4-mini.yaml",
         "modelsync.ledger",
     ]

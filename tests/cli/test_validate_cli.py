@@ -230,3 +230,37 @@ def test_a_reader_that_leaves_early_gets_no_traceback(repo: Path) -> None:
         code = process.wait(timeout=60)
     assert stderr == b""
     assert code == 128 + signal.SIGPIPE
+
+
+RAG = """\
+apiVersion: kaito.sh/v1alpha1
+kind: RAGEngine
+metadata: {name: docs, namespace: ml-inference}
+spec:
+  embedding:
+    local: {modelID: BAAI/bge-small-en-v1.5}
+  inferenceService:
+    url: http://qwen-coder-32.ml-inference.svc.cluster.local/v1/chat/completions
+    contextWindowSize: 4096
+"""
+
+
+def test_a_rag_engine_naming_no_workspace_fails_at_its_url(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prod = repo / "clusters" / "prod"
+    (prod / "qwen.yaml").write_text((REPO / "clusters/prod/qwen-coder-32b-burst.yaml").read_text())
+    (prod / "docs.yaml").write_text(RAG)
+    code, out = run(capsys, "clusters/prod/docs.yaml")
+    assert code == 1
+    assert (
+        "clusters/prod/docs.yaml:8:10: error: spec.inferenceService.url: names Service "
+        "'qwen-coder-32' in namespace ml-inference, but no Workspace "
+        "ml-inference/qwen-coder-32 is in this cluster (did you mean 'qwen-coder-32b'?) "
+        "[inference]"
+    ) in out
+    (prod / "docs.yaml").write_text(RAG.replace("qwen-coder-32.", "qwen-coder-32b."))
+    code, out = run(capsys, "clusters/prod/docs.yaml", "--format", "json")
+    assert code == 0, out
+    [engine] = json.loads(out)["workspaces"]
+    assert (engine["kind"], engine["name"], engine["valid"]) == ("rag", "docs", True)

@@ -1,7 +1,8 @@
 """The controller chart's RBAC under real authorization: the helm target, acting as the
 ServiceAccount that charts/modelsync creates, installs, upgrades, corrects drift in and
-uninstalls Workspace releases, and the API server's audit log shows every call it made
-allowed. The grants it never used are printed: candidates to drop from the chart.
+uninstalls Workspace releases and writes their ModelWorkspace objects, and the API
+server's audit log shows every call it made allowed. The grants it never used are printed:
+candidates to drop from the chart.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ import yaml
 
 from controller.adapters.bundled import load_bundle
 from controller.adapters.kube import JSON, KubeClient, KubeConnection
-from controller.core.planning import DriftPolicy, PlanPolicy
+from controller.adapters.workspaceobjects import WorkspaceObjects
+from controller.core.planning import DriftPolicy, Plan, PlanPolicy
+from controller.core.ports import TargetError
+from controller.core.status import WorkspaceStatus
+from controller.core.statusobjects import sources
+from controller.engine.publishing import Publisher
 from tests.cluster.lab import lab_pass, pods, ready, settled
 from tests.controlplane.cluster import ControlPlane
-from tests.support.helmpass import inference, outcome, tuning
+from tests.support.helmpass import Pass, inference, outcome, tuning
 
 pytestmark = pytest.mark.cluster
 
@@ -59,6 +65,12 @@ def audited(plane: ControlPlane, user: str) -> list[JSON]:
     return [e for e in events if e["user"]["username"] == user]
 
 
+def resource_of(ref: JSON) -> str:
+    """The resource an audit event names, with its subresource (``modelworkspaces/status``)."""
+    sub = ref.get("subresource")
+    return f"{ref['resource']}/{sub}" if sub else str(ref["resource"])
+
+
 def granted(client: KubeClient, namespace: str) -> set[Grant]:
     """Every (group, resource, verb) the client's identity may use in ``namespace``."""
     review = client.create(
@@ -74,6 +86,40 @@ def granted(client: KubeClient, namespace: str) -> set[Grant]:
         # Every authenticated user may review its own access; not the chart's grant.
         if group != "authorization.k8s.io"
     }
+
+
+def served(connection: KubeConnection, namespace: str) -> bool:
+    try:
+        WorkspaceObjects(connection.client(), "lab").read([namespace])
+    except TargetError:
+        return False
+    finally:
+        connection.close()
+    return True
+
+
+def publish_objects(world: Pass, kubeconfig: Path, namespace: str) -> None:
+    """What the controller does with the Workspaces' ModelWorkspace objects, as the chart's
+    ServiceAccount: read the requests, apply spec and status, delete one that left Git."""
+    # Right after Helm created the CRD the API server may still answer 429 "storage is
+    # (re)initializing"; the controller's next pass would try again.
+    settled(lambda: served(KubeConnection(kubeconfig), namespace))
+    connection = KubeConnection(kubeconfig)
+    publisher = Publisher(WorkspaceObjects(connection.client(), "lab"), "lab")
+    assert publisher.read_controls([namespace]) == {}
+    publisher.remember(sources(world.validated(), world.desired()), {}, [namespace])
+    ready = WorkspaceStatus("lab", namespace, "alpha", "alpha", "alpha.yaml", "True", "InSync", "")
+    assert publisher.publish([ready], now="2026-12-01T00:00:00Z") == 2  # spec, then status
+    assert not publisher.failed
+    world.remove("alpha")
+    gone = world.run()
+    assert outcome(gone) == {"alpha": "uninstall:ok"}
+    publisher.remember(sources(world.validated(), world.desired()), {}, [namespace])
+    plan = Plan(tuple(r.step for r in gone.values()))
+    results = [*gone.values()]
+    assert publisher.publish([], now="2026-12-01T00:00:01Z", plan=plan, results=results) == 1
+    assert not publisher.failed
+    connection.close()
 
 
 def test_the_helm_target_needs_nothing_the_controller_chart_does_not_grant(
@@ -101,6 +147,7 @@ def test_the_helm_target_needs_nothing_the_controller_chart_does_not_grant(
     assert outcome(world.run(PlanPolicy(drift=DriftPolicy.CORRECT))) == {"alpha": "upgrade:ok"}
     world.remove("tune")
     assert outcome(world.run()) == {"tune": "uninstall:ok"}
+    publish_objects(world, as_controller, namespace)
     world.target.close()
 
     user = f"system:serviceaccount:{namespace}:modelsync"
@@ -109,9 +156,16 @@ def test_the_helm_target_needs_nothing_the_controller_chart_does_not_grant(
     assert calls
     assert denied == []
     used = {
-        (e["objectRef"].get("apiGroup", ""), e["objectRef"]["resource"], e["verb"])
+        (e["objectRef"].get("apiGroup", ""), resource_of(e["objectRef"]), e["verb"])
         for e in calls
         if e.get("objectRef", {}).get("namespace") == namespace
+    }
+    # Server-side apply is a patch, also where it creates the object.
+    assert {g for g in used if g[0] == "modelsync.dev"} == {
+        ("modelsync.dev", "modelworkspaces", "list"),
+        ("modelsync.dev", "modelworkspaces", "patch"),
+        ("modelsync.dev", "modelworkspaces", "delete"),
+        ("modelsync.dev", "modelworkspaces/status", "patch"),
     }
     connection = KubeConnection(as_controller)
     unused = sorted(granted(connection.client(), namespace) - used)

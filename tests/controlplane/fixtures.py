@@ -25,7 +25,7 @@ import pytest
 from controller.adapters.kube import KubeClient, KubeConnection
 from tests.controlplane.build import BuildError, ensure_binary
 from tests.controlplane.cluster import ControlPlane, start, stop
-from tests.controlplane.nodes import load_cluster, node_specs
+from tests.controlplane.nodes import NodeSpec, load_cluster, node_specs
 
 #: The clusters repo the session's nodes come from (its cluster.yaml's node pools).
 LAB = Path(__file__).resolve().parents[1] / "cluster" / "clusters" / "lab" / "cluster.yaml"
@@ -46,10 +46,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @contextlib.contextmanager
 def running_control_plane(cluster_file: Path, directory: Path) -> Iterator[ControlPlane]:
     """A control plane with the nodes of ``cluster_file``'s pools, stopped on leaving."""
+    cluster = load_cluster(cluster_file)
+    with running_nodes(node_specs(cluster), directory, cluster=cluster.name) as plane:
+        yield plane
+
+
+@contextlib.contextmanager
+def running_nodes(
+    nodes: list[NodeSpec], directory: Path, *, cluster: str
+) -> Iterator[ControlPlane]:
+    """A control plane with exactly ``nodes``, stopped on leaving."""
     if _build_failure:
         pytest.fail(f"the local control plane cannot be built: {_build_failure[0]}")
-    cluster = load_cluster(cluster_file)
-    plane, processes = start(directory, node_specs(cluster), cluster=cluster.name)
+    plane, processes = start(directory, nodes, cluster=cluster)
     print(f"\nlocal control plane up in {plane.started_seconds:.1f}s ({plane.dir})")
     try:
         yield plane

@@ -13,10 +13,12 @@ for a trainer), times two, so they never decide where a Workspace fits.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from controller.adapters.bundled import load_bundle
+from controller.core.catalog import InstanceType
 from controller.core.documents import SourceFile
 from controller.core.specs import Cluster, NodePool
 from controller.core.validation import validate_files
@@ -91,3 +93,28 @@ def _node(cluster: str, pool: NodePool, index: int) -> NodeSpec:
             "nvidia.com/gpu": str(gpus),
         },
     }
+
+
+def node_from_nodepool(name: str, nodepool: Mapping[str, Any], instance: InstanceType) -> NodeSpec:
+    """The node Karpenter would launch for ``nodepool`` (karpenter.sh/v1): every requirement
+    with operator In gives its label (its first value), the template's labels and taints
+    are the node's, and its capacity is the instance type's (GPUs, vCPUs, memory)."""
+    template = nodepool["spec"]["template"]
+    spec = template["spec"]
+    labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/arch": "amd64",
+        "karpenter.sh/nodepool": nodepool["metadata"]["name"],
+        POOL_LABEL: nodepool["metadata"]["name"],
+    }
+    labels |= {r["key"]: r["values"][0] for r in spec["requirements"] if r["operator"] == "In"}
+    labels |= dict(template.get("metadata", {}).get("labels", {}))
+    capacity = {
+        "ephemeral-storage": "1Ti",
+        "pods": "110",
+        "nvidia.com/gpu": str(instance.gpu_count),
+        "cpu": str(instance.vcpus or CPUS_PER_GPU * max(instance.gpu_count, 1)),
+        "memory": f"{int(instance.memory_gib or MEMORY_GIB_PER_GPU * instance.gpu_count)}Gi",
+    }
+    taints = [{str(k): str(v) for k, v in taint.items()} for taint in spec.get("taints", [])]
+    return {"name": name, "labels": labels, "taints": taints, "capacity": capacity}

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from controller.adapters.bundled import Bundle, load_bundle
+from controller.core.chartpolicy import ChartPolicy
 from controller.core.documents import SourceFile
 from controller.core.validation import Report, validate_files
 
@@ -50,7 +51,11 @@ def validate(bundle: Bundle) -> Validate:
     """Validate ``{path: yaml}``; a cluster.yaml at clusters/test/ is added unless given."""
 
     def run(
-        files: dict[str, str], *, cluster: str | None = None, with_cluster: bool = True
+        files: dict[str, str],
+        *,
+        cluster: str | None = None,
+        with_cluster: bool = True,
+        policy: ChartPolicy | None = None,
     ) -> Report:
         sources = {path: textwrap.dedent(text) for path, text in files.items()}
         if with_cluster:
@@ -60,6 +65,7 @@ def validate(bundle: Bundle) -> Validate:
             schemas=bundle.schemas,
             catalog=bundle.catalog,
             cluster=cluster,
+            policy=policy,
         )
 
     return run

@@ -118,6 +118,11 @@ def webhook_secret(token: str) -> Manifest:
     }
 
 
+#: The platform team's chart policy for this cluster: its cluster file gives vLLM's CPU
+#: backend its KV cache size through one environment variable.
+POLICY: dict[str, Any] = {"allowedEnv": ["VLLM_CPU_KVCACHE_SPACE"]}
+
+
 def controller_values(image: str = CONTROLLER_IMAGE) -> dict[str, Any]:
     """charts/modelsync values: this cluster, the in-cluster Git server, the helm target."""
     repository, tag = split_image(image)
@@ -132,6 +137,7 @@ def controller_values(image: str = CONTROLLER_IMAGE) -> dict[str, Any]:
             # docs/decisions.md); generous for a busy CI runner.
             "timeout": "5m",
             "target": "helm",
+            "policy": POLICY,
         },
         "webhook": {"existingSecret": WEBHOOK_SECRET},
         "managedNamespaces": [WORKLOAD_NAMESPACE],

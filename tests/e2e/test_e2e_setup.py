@@ -21,6 +21,7 @@ import yaml
 
 from controller.adapters.bundled import load_bundle
 from controller.adapters.charts import ChartSource
+from controller.core.chartpolicy import ChartPolicy
 from controller.core.documents import SourceFile
 from controller.core.releases import DesiredRelease, desired_release
 from controller.core.validation import validate_files
@@ -34,7 +35,8 @@ from tests.e2e.workload import answer_of
 def e2e_release() -> DesiredRelease:
     bundle = load_bundle()
     files = [SourceFile(path, data=text.encode()) for path, text in layout.repo_files().items()]
-    report = validate_files(files, schemas=bundle.schemas, catalog=bundle.catalog)
+    policy = ChartPolicy.from_config(layout.POLICY)
+    report = validate_files(files, schemas=bundle.schemas, catalog=bundle.catalog, policy=policy)
     assert [f.message for f in report.findings if f.is_error] == []
     (cluster,) = report.clusters
     (result,) = cluster.workspaces
@@ -91,6 +93,13 @@ def test_the_rendered_server_schedules_only_onto_the_fake_gpu_worker() -> None:
     assert vllm["image"] == layout.INFERENCE_IMAGE
     assert {"name": "VLLM_CPU_KVCACHE_SPACE", "value": "1"} in vllm["env"]
     assert service["metadata"]["name"] == layout.RELEASE
+    # The driver's request pods (their own namespace) may reach vLLM, which no one else may.
+    (policy,) = [o for o in rendered if o["kind"] == "NetworkPolicy"]
+    (rule,) = policy["spec"]["ingress"]
+    namespaces = [
+        p["namespaceSelector"]["matchLabels"] for p in rule["from"] if "namespaceSelector" in p
+    ]
+    assert namespaces == [{"kubernetes.io/metadata.name": layout.TOOLS_NAMESPACE}]
     url = f"http://{layout.RELEASE}.{layout.WORKLOAD_NAMESPACE}.svc.cluster.local"
     assert url == layout.INFERENCE_URL
 
@@ -113,6 +122,7 @@ def test_the_controller_chart_renders_the_e2e_config_the_controller_accepts(
         "helm",
     )
     assert (settings.branch, settings.path) == ("main", "clusters")
+    assert settings.chart_policy == ChartPolicy.from_config(layout.POLICY)
     deployment = rendered.one("Deployment")
     assert deployment["metadata"]["name"] == layout.CONTROLLER_SERVICE
     pod = deployment["spec"]["template"]["spec"]

@@ -92,11 +92,12 @@ def test_validate_clusters_is_reusable_with_the_documented_inputs() -> None:
     on = triggers(workflow)
     assert set(on) == {"workflow_call"}
     inputs = on["workflow_call"]["inputs"]
-    assert {"path", "base", "modelsync-version", "cluster"} <= set(inputs)
+    assert {"path", "base", "modelsync-version", "cluster", "policy"} <= set(inputs)
     assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
     runs = " ".join(s.get("run", "") for s in steps(workflow))
     assert "modelsync validate" in runs
     assert "--format github" in runs
+    assert 'args+=(--policy "$POLICY")' in runs
     assert "modelsync diff" in runs
     assert "--format markdown" in runs
 

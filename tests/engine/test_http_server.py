@@ -97,7 +97,7 @@ def test_past_the_connection_limit_idle_ones_are_closed_and_requests_served(
 
 def test_a_webhook_listener_serves_the_webhooks_alone(running: Running, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
-    config.write_text("cluster: edge\nrepo: {url: x}\nwebhookListen: '127.0.0.1:0'\n")
+    config.write_text("cluster: edge\nrepo: {url: /x}\nwebhookListen: '127.0.0.1:0'\n")
     settings = load_settings(config, listen="127.0.0.1:0")
     internal, webhooks = build_servers(
         running.controller,

@@ -83,6 +83,7 @@ modelsync.dev/cluster: {{ .Values.config.cluster | quote }}
   "listen" ":8080"
   "webhookListen" ":8081"
   "charts" (dict "repository" $c.charts.repository "version" $c.charts.version)
+  "policy" $c.policy
   "logFormat" $c.logFormat
   "notifications" ($c.notifications | default dict)
 }}
