@@ -1,7 +1,9 @@
-"""``modelsync render FILE``: the manifests one Workspace becomes, without a cluster.
+"""``modelsync render FILE``: the manifests a Workspace file becomes, without a cluster.
 
 The Workspace is validated in its cluster (the nearest ``cluster.yaml`` above it), sized,
-turned into chart values and rendered with the Helm SDK, like ``helm template``.
+turned into chart values and rendered with the Helm SDK, like ``helm template``. A file of
+several documents renders each Workspace in it, one after the other; its other kinds (a
+ConfigMap beside the Workspace, as KAITO's examples have) are left out.
 """
 
 from __future__ import annotations
@@ -56,8 +58,13 @@ def run(args: argparse.Namespace) -> int:
     )
     name = path.relative_to(root).as_posix()
     cluster = next((c for c in report.clusters if c.directory == cluster_dir.name), None)
-    result = next((w for w in cluster.workspaces if w.path == name), None) if cluster else None
-    if cluster is None or cluster.cluster is None or result is None or not result.valid:
+    results = [w for w in (cluster.workspaces if cluster else ()) if w.path == name and w.workspace]
+    if (
+        cluster is None
+        or cluster.cluster is None
+        or not results
+        or not all(w.valid for w in results)
+    ):
         errors = [f for f in report.findings if f.is_error and f.file in (name, "")] or [
             f for f in (*local.findings, *report.findings) if f.is_error
         ]
@@ -67,12 +74,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"modelsync render: {args.file} is not a Workspace", file=sys.stderr)
         return 1
     charts = ChartSource(bundle.charts_dir, policy=policy)
-    release = desired_release(result, cluster.cluster, charts.versions())
+    releases = [desired_release(w, cluster.cluster, charts.versions()) for w in results]
     if args.values:
-        sys.stdout.write(yaml.safe_dump(dict(release.values), sort_keys=False))
+        values = [dict(release.values) for release in releases]
+        sys.stdout.write(yaml.safe_dump_all(values, sort_keys=False))
         return 0
     try:
-        sys.stdout.write(charts.render(release))
+        sys.stdout.write("".join(charts.render(release) for release in releases))
     except ChartError as e:
         print(f"modelsync render: {e}", file=sys.stderr)
         return 1

@@ -132,7 +132,9 @@ def run(args: argparse.Namespace) -> int:
     if result.error:
         return 2
     failed = not result.ok or (
-        result.report is not None and any(not w.valid for w in result.report.workspaces)
+        # Other kinds beside the Workspaces (a ConfigMap) are ignored, not failures.
+        result.report is not None
+        and any(f.is_error for w in result.report.workspaces for f in w.findings)
     )
     return 1 if failed else 0
 

@@ -24,7 +24,8 @@ from controller.core.capacity import cluster_usage
 from controller.core.findings import Finding, Severity
 from controller.core.layout import CLUSTER_FILE
 from controller.core.ragengines import RAGEngine
-from controller.core.validation import Report, WorkspaceResult, validate_files
+from controller.core.validation import Report, validate_files
+from controller.core.workspacefile import WorkspaceResult
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -13,11 +13,12 @@ from typing import Any
 
 from controller.core.catalog import Catalog, Preset
 from controller.core.destinations import refused_url
-from controller.core.findings import Finding, Severity, at, did_you_mean
+from controller.core.findings import Finding, at, did_you_mean
+from controller.core.kaitorules import kaito_findings
+from controller.core.podtemplates import template_findings
 from controller.core.specs import ANNOTATION_PREFIX, Workspace
 from controller.core.trainingconfig import SECTIONS, problems, sections_of
 
-MAX_ADAPTERS = 10
 #: ``org/model`` as the Hugging Face Hub spells repository ids.
 HUGGING_FACE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
 KNOWN_ANNOTATIONS = frozenset(
@@ -48,7 +49,7 @@ def check_workspace(
     gated model needs no secret in the Workspace (KAITO files carry none).
     """
     doc = ws.document
-    findings = _annotation_findings(ws)
+    findings = _annotation_findings(ws) + kaito_findings(ws)
     has_inference, has_tuning = "inference" in doc.body, "tuning" in doc.body
     if has_inference == has_tuning:
         findings.append(
@@ -62,19 +63,12 @@ def check_workspace(
         return findings, None
     base = ("tuning",) if ws.tuning else ("inference",)
     if ws.inference is not None and ws.inference.has_template:
-        findings.append(
-            at(
-                doc,
-                ("inference", "template"),
-                "a custom pod template is not supported by modelsync; use a preset",
-                code="unsupported",
-            )
-        )
-        return findings, None
+        return findings + template_findings(ws), None
     findings += _inference_findings(ws) if ws.inference is not None else _tuning_findings(ws)
     ref = ws.preset
     if ref is None:
-        findings.append(at(doc, base, "missing required field 'preset'", code="schema"))
+        wanted = "'preset'" if ws.tuning else "'preset' or 'template'"
+        findings.append(at(doc, base, f"missing required field {wanted}", code="schema"))
         return findings, None
     preset = catalog.preset(ref.name)
     if preset is None:
@@ -103,6 +97,7 @@ def check_workspace(
                 code="access",
             )
         )
+    findings.extend(_context_findings(ws, preset))
     if ws.tuning is not None:
         findings.extend(_tuning_preset_findings(ws, preset))
     elif not preset.vllm_supported:
@@ -115,6 +110,23 @@ def check_workspace(
             )
         )
     return findings, preset
+
+
+def _context_findings(ws: Workspace, preset: Preset) -> list[Finding]:
+    """An inline max-model-len beyond the model's context (KAITO: ModelTokenLimit)."""
+    config = ws.inference.config if ws.inference is not None else None
+    flags = config.get("vllm") if isinstance(config, Mapping) else None
+    length = flags.get("max-model-len") if isinstance(flags, Mapping) else None
+    if not isinstance(length, int) or length <= preset.context_length:
+        return []
+    return [
+        at(
+            ws.document,
+            ("inference", "config", "vllm", "max-model-len"),
+            f"{length} is beyond {preset.name}'s context of {preset.context_length} tokens",
+            code="config",
+        )
+    ]
 
 
 def _unknown(name: str, catalog: Catalog) -> str:
@@ -148,15 +160,6 @@ def _inference_findings(ws: Workspace) -> list[Finding]:
     assert ws.inference is not None
     doc, findings = ws.document, []
     adapters = ws.inference.adapters
-    if len(adapters) > MAX_ADAPTERS:
-        findings.append(
-            at(
-                doc,
-                ("inference", "adapters", MAX_ADAPTERS),
-                f"at most {MAX_ADAPTERS} adapters, got {len(adapters)}",
-                code="adapters",
-            )
-        )
     seen: dict[str, int] = {}
     for i, adapter in enumerate(adapters):
         path = ("inference", "adapters", i, "source")
@@ -170,6 +173,16 @@ def _inference_findings(ws: Workspace) -> list[Finding]:
                 )
             )
         seen.setdefault(adapter.name, i)
+        if adapter.strength is not None:
+            findings.append(
+                at(
+                    doc,
+                    ("inference", "adapters", i, "strength"),
+                    "vLLM does not apply adapter strength; remove it (KAITO refuses it under "
+                    "vLLM too)",
+                    code="adapters",
+                )
+            )
         if (adapter.image is None) == (adapter.volume_source is None):
             findings.append(
                 at(doc, path, "set exactly one of image and volumeSource", code="adapters")
@@ -303,10 +316,9 @@ def _tuning_findings(ws: Workspace) -> list[Finding]:
         findings.append(
             at(
                 doc,
-                ("tuning", "output", "image"),
-                "pushing the adapter image usually needs imagePushSecret",
+                ("tuning", "output", "imagePushSecret"),
+                "an output image needs imagePushSecret (KAITO refuses it without)",
                 code="tuning",
-                severity=Severity.WARNING,
             )
         )
     if ws.count > 1:
@@ -314,9 +326,8 @@ def _tuning_findings(ws: Workspace) -> list[Finding]:
             at(
                 doc,
                 ("resource", "count"),
-                "a tuning Job runs on one node; resource.count is ignored",
+                "a tuning Job runs on one node: set resource.count to 1 (KAITO refuses more)",
                 code="tuning",
-                severity=Severity.WARNING,
             )
         )
     return findings

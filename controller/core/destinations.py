@@ -29,6 +29,7 @@ _NAMES = frozenset(
         "localhost",
         "metadata",
         "metadata.google.internal",
+        "metadata.google",  # KAITO's webhook names it too
         "metadata.goog",
         "instance-data",
         "instance-data.ec2.internal",

@@ -2,7 +2,9 @@
 
 First stage of the pipeline: adapters (filesystem, Git tree) hand in ``SourceFile``s;
 ``parse_document`` turns each into one ``Document`` (a plain JSON-compatible mapping plus
-the position of every field) or a ``DocumentError`` that says what is wrong and where.
+the position of every field) or a ``DocumentError`` that says what is wrong and where;
+``parse_documents`` reads a file of several ``---``-separated documents (Workspace files,
+as ``kubectl apply -f`` takes them), each located in the whole file.
 Nothing here reads a disk or a network.
 
 PyYAML's libyaml binding does the parsing (safe tags only). Two guards run around it
@@ -103,6 +105,22 @@ class _RefusedError(Exception):
 
 def parse_document(source: SourceFile) -> Document | DocumentError:
     """Parse one file into exactly one mapping document, or say why not."""
+    parsed = parse_documents(source)
+    if isinstance(parsed, DocumentError):
+        return parsed
+    if len(parsed) > 1:
+        second = parsed[1].locate(())
+        return DocumentError(
+            source.path,
+            f"file holds {len(parsed)} YAML documents; put one per file",
+            second.line,
+            second.column,
+        )
+    return parsed[0]
+
+
+def parse_documents(source: SourceFile) -> list[Document] | DocumentError:
+    """Parse one file into its mapping documents (at least one), or say why not."""
     if source.error is not None:
         return DocumentError(source.path, source.error)
     if control := _control_character(source.path):
@@ -127,7 +145,7 @@ def parse_document(source: SourceFile) -> Document | DocumentError:
     try:
         _check_depth(text)
         nodes = list(yaml.compose_all(text, Loader=_Loader))
-        return _document(source.path, nodes)
+        return _documents(source.path, nodes)
     except _RefusedError as e:
         return DocumentError(source.path, str(e), e.line, e.column)
     except yaml.MarkedYAMLError as e:
@@ -151,32 +169,32 @@ def _check_depth(text: str) -> None:
             depth -= 1
 
 
-def _document(path: str, nodes: list[yaml.Node]) -> Document:
+def _documents(path: str, nodes: list[yaml.Node]) -> list[Document]:
     # "---" at the end of a file opens an empty document; kubectl ignores those too.
     nodes = [node for node in nodes if not _is_empty(node)]
     if not nodes:
         raise _RefusedError("file holds no YAML document")
-    if len(nodes) > 1:
-        raise _RefusedError(
-            f"file holds {len(nodes)} YAML documents; put one Workspace per file",
-            nodes[1].start_mark,
-        )
-    root = nodes[0]
-    if not isinstance(root, yaml.MappingNode):
-        kind = "a list" if isinstance(root, yaml.SequenceNode) else "a scalar"
-        raise _RefusedError(f"document is {kind}, not a mapping", root.start_mark)
-    builder = _Builder()
-    body = builder.build(root, ())
-    assert isinstance(body, dict)
-    return Document(path, body, builder.positions)
+    documents: list[Document] = []
+    budget = MAX_NODES
+    for root in nodes:
+        if not isinstance(root, yaml.MappingNode):
+            kind = "a list" if isinstance(root, yaml.SequenceNode) else "a scalar"
+            raise _RefusedError(f"document is {kind}, not a mapping", root.start_mark)
+        # One budget for the whole file: several documents must not multiply it.
+        builder = _Builder(budget)
+        body = builder.build(root, ())
+        assert isinstance(body, dict)
+        budget = builder.budget
+        documents.append(Document(path, body, builder.positions))
+    return documents
 
 
 class _Builder:
     """Turns a composed node tree into JSON-compatible values and a position index."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: int = MAX_NODES) -> None:
         self.positions: dict[FieldPath, Span] = {}
-        self._budget = MAX_NODES
+        self.budget = budget
         self._scalars = yaml.constructor.SafeConstructor()
 
     def build(self, node: yaml.Node, path: FieldPath) -> Any:
@@ -193,8 +211,8 @@ class _Builder:
         return self._scalars.construct_object(node)
 
     def _charge(self, node: yaml.Node) -> None:
-        self._budget -= 1
-        if self._budget < 0:
+        self.budget -= 1
+        if self.budget < 0:
             raise _RefusedError(
                 f"document expands to more than {MAX_NODES} nodes (a YAML alias bomb?)",
                 node.start_mark,

@@ -18,6 +18,7 @@ from controller.core.catalog import Catalog, Preset
 from controller.core.documents import Document
 from controller.core.findings import Finding, at, did_you_mean
 from controller.core.karpenter import unsatisfiable
+from controller.core.podtemplates import template_gpus
 from controller.core.sizing import (
     InferenceSizing,
     TuningSizing,
@@ -161,6 +162,30 @@ def place_embedding(
         listed = "; ".join(f"{name}: {reason}" for name, reason in reasons)
         message = f"fits no node pool of cluster {cluster.name} ({listed})"
     return None, [at(rag.document, where, message, code="fit")]
+
+
+def place_template(
+    ws: Workspace, cluster: Cluster, catalog: Catalog
+) -> tuple[Placement | None, list[Finding]]:
+    """The pool for a custom pod template: no sizing, its containers' GPU requests must fit."""
+    explicit, findings = _explicit_pools(ws, cluster)
+    if findings:
+        return None, findings
+    gpus = template_gpus(ws.inference.template if ws.inference else None)
+    reasons: list[str] = []
+    for pool in explicit if explicit is not None else cluster.node_pools:
+        blocked = _blocked(ws, pool)
+        gpu = pool_gpu(pool, catalog)
+        if not blocked and gpus > pool.gpus_per_node:
+            blocked = f"the template asks for {gpus} GPUs, a node has {pool.gpus_per_node}"
+        if blocked or gpu is None:
+            reasons.append(f"{pool.name}: {blocked or 'its GPU is not in the GPU table'}")
+            continue
+        note = f"custom pod template on pool {pool.name}: {gpus} GPU(s) per replica, not sized"
+        return Placement(pool, gpu[0], gpu[1], ws.count, gpus, explain=(note,)), []
+    where = ("resource", "instanceType") if ws.instance_type else ("resource",)
+    message = f"fits no node pool of cluster {cluster.name} ({'; '.join(reasons)})"
+    return None, [at(ws.document, where, message, code="fit")]
 
 
 #: vLLM runs FP8 checkpoints as W8A8 from compute capability 8.9 and weight-only (FP8 Marlin)
@@ -308,9 +333,10 @@ def inference_options(ws: Workspace, cluster: Cluster) -> tuple[int | None, floa
 
 def capacity_findings(
     cluster: Cluster, placed: Sequence[tuple[Placeable, Placement]]
-) -> list[Finding]:
-    """Pack every replica onto its pool's nodes (first fit, largest first) and report overflow."""
-    findings: list[Finding] = []
+) -> list[tuple[Placeable, Finding]]:
+    """Pack every replica onto its pool's nodes (first fit, largest first) and report overflow,
+    each finding with the Workspace or RAGEngine it is about (a file may hold several)."""
+    findings: list[tuple[Placeable, Finding]] = []
     for pool in cluster.node_pools:
         here = [(ws, p) for ws, p in placed if p.pool.name == pool.name]
         if not here:
@@ -324,11 +350,11 @@ def capacity_findings(
             ),
             key=lambda item: (-item[0], item[1], item[2]),
         )
-        unplaced: dict[str, Placeable] = {}
+        unplaced: dict[int, Placeable] = {}
         for gpus, _, _, ws in replicas:
             slot = next((i for i, left in enumerate(free) if left >= gpus), None)
             if slot is None:
-                unplaced[ws.document.path] = ws
+                unplaced[id(ws)] = ws
             else:
                 free[slot] -= gpus
         if not unplaced:
@@ -348,5 +374,5 @@ def capacity_findings(
         if need <= have:
             summary += "; replicas do not pack onto whole nodes"
         for ws in unplaced.values():
-            findings.append(at(ws.document, ws.resource_field, summary, code="capacity"))
+            findings.append((ws, at(ws.document, ws.resource_field, summary, code="capacity")))
     return findings

@@ -21,7 +21,8 @@ from controller.core.ragengines import RAGEngine
 from controller.core.ragrelease import RAG_CHART, rag_values
 from controller.core.specs import Cluster, Workspace
 from controller.core.trainingconfig import default_config, merge, sections_of
-from controller.core.validation import ClusterResult, WorkspaceResult
+from controller.core.validation import ClusterResult
+from controller.core.workspacefile import WorkspaceResult
 
 #: Helm's limit on release names (it stores them in Secret names and labels).
 MAX_RELEASE_NAME = 53
@@ -112,8 +113,11 @@ def desired_release(
         return _release(result, ws, cluster, chart=RAG_CHART, ours=ours, versions=chart_versions)
     assert ws is not None
     assert placement is not None
-    assert preset is not None
     chart = TUNING_CHART if ws.tuning is not None else INFERENCE_CHART
+    if ws.inference is not None and ws.inference.template is not None:
+        ours = _placement_values(ws, cluster, placement) | _template_values(ws, placement)
+        return _release(result, ws, cluster, chart=chart, ours=ours, versions=chart_versions)
+    assert preset is not None
     # The Workspace's own secret wins; the cluster default covers gated models in KAITO files
     # that name none (and only those: other namespaces need not hold the secret).
     default_secret = cluster.model_access_secret if preset.gated else None
@@ -127,19 +131,7 @@ def desired_release(
     }
     if ws.inference is not None:
         model["servedModelName"] = preset.name
-    common = {
-        "workspace": {"name": ws.name, "cluster": cluster.name},
-        "model": model,
-        "resources": {"gpus": placement.gpus_per_replica},
-        "pool": _pool(placement),
-        "nodeSelector": dict(ws.node_selector),
-        "affinity": _affinity(ws),
-        "tolerations": [t.as_dict() for t in ws.tolerations],
-    }
-    if placement.pool.auto_provision is not None:
-        # Karpenter then neither consolidates nor drifts the node away under a running
-        # server or training Job (it still honours expireAfter, which defaults to Never).
-        common["podAnnotations"] = {DO_NOT_DISRUPT: "true"}
+    common = {"model": model} | _placement_values(ws, cluster, placement)
     image = ws.preset.image if ws.preset else None
     if image:
         common["image"] = _image(image)
@@ -180,6 +172,34 @@ def _release(
         suspended=ws.suspended,
         repository=repository,
     )
+
+
+def _placement_values(ws: Workspace, cluster: Cluster, placement: Placement) -> dict[str, Any]:
+    common: dict[str, Any] = {
+        "workspace": {"name": ws.name, "cluster": cluster.name},
+        "resources": {"gpus": placement.gpus_per_replica},
+        "pool": _pool(placement),
+        "nodeSelector": dict(ws.node_selector),
+        "affinity": _affinity(ws),
+        "tolerations": [t.as_dict() for t in ws.tolerations],
+    }
+    if placement.pool.auto_provision is not None:
+        # Karpenter then neither consolidates nor drifts the node away under a running
+        # server or training Job (it still honours expireAfter, which defaults to Never).
+        common["podAnnotations"] = {DO_NOT_DISRUPT: "true"}
+    return common
+
+
+def _template_values(ws: Workspace, placement: Placement) -> dict[str, Any]:
+    """A custom pod template (KAITO inference.template): served as written, not sized."""
+    assert ws.inference is not None
+    assert ws.inference.template is not None
+    return {
+        "model": {"preset": "", "huggingFaceId": "custom-pod-template", "weightBytes": 0},
+        "replicaCount": placement.replicas,
+        "modelCache": {"type": "emptyDir"},
+        "podTemplate": plain(ws.inference.template),
+    }
 
 
 def plain(value: Any) -> Any:
@@ -286,7 +306,6 @@ def _inference_values(
         {"name": a.name}
         | ({"image": a.image} if a.image else {})
         | ({"volumeSource": dict(a.volume_source)} if a.volume_source else {})
-        | ({"strength": a.strength} if a.strength else {})
         for a in ws.inference.adapters
     ]
     return {

@@ -49,6 +49,25 @@ class SchemaSet:
     def kinds(self) -> frozenset[str]:
         return frozenset(self._validators)
 
+    def invalid_paths(self, kind: str, body: Any) -> list[FieldPath]:
+        """The fields ``body`` would have to lose to pass: unknown keys, bad values, and the
+        mappings that miss a required key."""
+        paths: list[FieldPath] = []
+        for error in self._validators[kind].iter_errors(body):
+            path: FieldPath = tuple(error.absolute_path)
+            schema = error.schema if isinstance(error.schema, Mapping) else {}
+            if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+                known = set(schema.get("properties", {}))
+                patterns = schema.get("patternProperties", {})
+                paths += [
+                    (*path, key)
+                    for key in error.instance
+                    if key not in known and not any(re.search(p, key) for p in patterns)
+                ]
+            else:
+                paths.append(path)
+        return paths
+
     def validate(self, kind: str, doc: Document) -> list[Finding]:
         validator = self._validators[kind]
         findings: list[Finding] = []

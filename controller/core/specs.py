@@ -76,7 +76,12 @@ class Inference:
     preset: PresetRef | None
     config: str | Mapping[str, Any] | None
     adapters: tuple[Adapter, ...]
-    has_template: bool
+    #: KAITO's inference.template (a core/v1 PodTemplateSpec), served instead of a preset.
+    template: Mapping[str, Any] | None = None
+
+    @property
+    def has_template(self) -> bool:
+        return self.template is not None
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,8 @@ class Workspace:
     node_selector: Mapping[str, str]
     tolerations: tuple[Toleration, ...]
     document: Document = field(repr=False, compare=False)
+    #: KAITO's resource.partition (GPU partitioning), as written.
+    partition: Mapping[str, Any] = field(default_factory=dict)
 
     #: Where findings about the nodes it needs are located.
     resource_field: ClassVar[tuple[str, ...]] = ("resource",)
@@ -256,14 +263,14 @@ def workspace_from_document(doc: Document) -> Workspace:
                 )
                 for a in raw.get("adapters", ())
             ),
-            has_template="template" in raw,
+            template=raw.get("template"),
         )
     tuning = None
     if "tuning" in body:
         raw = body["tuning"]
         tuning = Tuning(
             preset=_preset_ref(raw["preset"]),
-            method=raw["method"],
+            method=str(raw["method"]).lower(),  # KAITO lowercases it too
             config=raw.get("config"),
             input=raw["input"],
             output=raw["output"],
@@ -282,6 +289,7 @@ def workspace_from_document(doc: Document) -> Workspace:
         node_selector=body.get("nodeSelector", {}),
         tolerations=tuple(_toleration(t) for t in body.get("tolerations", ())),
         document=doc,
+        partition=resource.get("partition", {}),
     )
 
 

@@ -154,9 +154,11 @@ def summarize(
     for result in cluster.workspaces:
         ws = result.workspace
         errors = [f for f in result.findings if f.is_error]
+        if ws is None and not errors:
+            continue  # another kind, ignored (a ConfigMap beside a Workspace): no row
         if ws is None or errors:
-            first = errors[0] if errors else None
-            text = f"{first.file}:{first.line}: {first.message}" if first else "unreadable"
+            first = errors[0]
+            text = f"{first.file}:{first.line}: {first.message}"
             name = ws.name if ws is not None and ws.name else result.path
             rows.append(
                 _carry(

@@ -15,15 +15,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from controller.core.catalog import Catalog, Preset
+from controller.core.catalog import Catalog
 from controller.core.chartpolicy import ChartPolicy
-from controller.core.checks import check_workspace
-from controller.core.claims import Claim, Claims, claim_of, claims_of
+from controller.core.claims import Claims, claims_of
 from controller.core.clusterchecks import cluster_findings
 from controller.core.documents import Document, SourceFile, parse_document
 from controller.core.findings import (
     Finding,
-    Severity,
     at,
     did_you_mean,
     from_document_error,
@@ -37,67 +35,12 @@ from controller.core.layout import (
     layout_findings,
     owner,
 )
-from controller.core.placement import (
-    Placeable,
-    Placement,
-    capacity_findings,
-    place,
-    place_embedding,
-)
-from controller.core.policyfindings import cluster_policy_findings, held_by_cluster, volume_findings
-from controller.core.ragengines import (
-    InferenceTarget,
-    RAGEngine,
-    ServedWorkspace,
-    check_ragengine,
-    ragengine_from_document,
-    resolve_inference,
-)
+from controller.core.placement import Placeable, Placement, capacity_findings
+from controller.core.policyfindings import cluster_policy_findings, held_by_cluster
+from controller.core.ragengines import RAGEngine, ServedWorkspace, resolve_inference
 from controller.core.schemas import SchemaSet
-from controller.core.specs import (
-    Cluster,
-    Workspace,
-    cluster_from_document,
-    normalize_workspace,
-    workspace_from_document,
-)
-
-#: The kinds a file may define; each valid one becomes a release named after it.
-Spec = Workspace | RAGEngine
-
-
-@dataclass(frozen=True)
-class WorkspaceResult:
-    """One file of a cluster: its Workspace or RAGEngine when it parsed, and everything
-    found about it. A RAGEngine has no preset; its placement is None on CPU nodes."""
-
-    path: str
-    workspace: Spec | None
-    cluster: str | None
-    namespace: str
-    preset: Preset | None
-    placement: Placement | None
-    findings: tuple[Finding, ...]
-    unparsed: Claim | None = None  # what a file that is no Workspace may be (claims.py)
-    inference: InferenceTarget | None = None  # the Workspace a RAGEngine's URL names
-
-    @property
-    def valid(self) -> bool:
-        return self.workspace is not None and not any(f.is_error for f in self.findings)
-
-    @property
-    def placed(self) -> bool:
-        """Valid and sized: a Workspace on a pool, a RAGEngine on a pool or on CPU nodes."""
-        return self.valid and (self.placement is not None or isinstance(self.workspace, RAGEngine))
-
-    @property
-    def claim(self) -> Claim | None:
-        """The Workspace an invalid file may still define (its release is kept), or None."""
-        if self.valid:
-            return None
-        if self.workspace is not None:
-            return Claim(self.namespace, self.workspace.name)
-        return self.unparsed
+from controller.core.specs import Cluster, Workspace, cluster_from_document
+from controller.core.workspacefile import Checks, WorkspaceResult, check_file
 
 
 @dataclass(frozen=True)
@@ -163,8 +106,10 @@ class Validator:
         self.schemas = schemas
         self.catalog = catalog
         self.policy = policy or ChartPolicy()
-        self._memo: dict[tuple[str, str, str], WorkspaceResult] | None = {} if memo else None
-        self._next: dict[tuple[str, str, str], WorkspaceResult] = {}
+        self._memo: dict[tuple[str, str, str], tuple[WorkspaceResult, ...]] | None = (
+            {} if memo else None
+        )
+        self._next: dict[tuple[str, str, str], tuple[WorkspaceResult, ...]] = {}
 
     def validate(self, files: Iterable[SourceFile], *, cluster: str | None = None) -> Report:
         self._next = {}
@@ -196,7 +141,7 @@ class Validator:
                 workspaces = self._workspaces(chosen.cluster, _digest(chosen.cluster_source), both)
                 results[results.index(chosen)] = replace(chosen, workspaces=workspaces)
             else:
-                orphans = tuple(self._workspace(f, None) for f in orphan_files)
+                orphans = self._files(orphan_files, None)
         if self._memo is not None:
             self._memo = self._next
         findings = [f for r in results for f in r.findings]
@@ -216,7 +161,7 @@ class Validator:
     ) -> ClusterResult:
         name, spec, findings = self._read_cluster(directory, source)
         if spec is None:  # its Workspaces are still checked on their own, without fit or capacity
-            workspaces = tuple(self._workspace(f, None) for f in files)
+            workspaces = self._files(files, None)
         else:
             # Refused chart settings hold that chart's releases, not the cluster's others.
             findings += cluster_policy_findings(spec, self.policy)[0]
@@ -245,9 +190,8 @@ class Validator:
         names: dict[tuple[str, str], str] = {}
         results: list[WorkspaceResult] = []
         refused = cluster_policy_findings(spec, self.policy)[1]
-        for source in files:
-            result = self._remembered(source, spec, spec_digest)
-            ws = result.workspace
+        for checked in (r for f in files for r in self._remembered(f, spec, spec_digest)):
+            result, ws = checked, checked.workspace
             held = held_by_cluster(ws, refused) if ws is not None and result.cluster else None
             if held is not None:
                 result = replace(result, findings=(*result.findings, held))
@@ -263,7 +207,7 @@ class Validator:
                     )
                     result = replace(result, placement=None, findings=(*result.findings, duplicate))
                 else:
-                    names[key] = source.path
+                    names[key] = result.path
             results.append(result)
         results = _resolve_inference(spec, results)
         placed: list[tuple[Placeable, Placement]] = [
@@ -271,113 +215,34 @@ class Validator:
             for r in results
             if r.workspace is not None and r.placement is not None and r.valid
         ]
-        by_file: dict[str, list[Finding]] = defaultdict(list)
-        for finding in capacity_findings(spec, placed):
-            by_file[finding.file].append(finding)
+        by_workspace: dict[int, list[Finding]] = defaultdict(list)
+        for placeable, finding in capacity_findings(spec, placed):
+            by_workspace[id(placeable)].append(finding)
         return tuple(
-            replace(r, findings=(*r.findings, *by_file[r.path])) if r.path in by_file else r
+            replace(r, findings=(*r.findings, *by_workspace[id(r.workspace)]))
+            if id(r.workspace) in by_workspace
+            else r
             for r in results
         )
 
-    def _remembered(self, source: SourceFile, spec: Cluster, spec_digest: str) -> WorkspaceResult:
+    @property
+    def _checks(self) -> Checks:
+        return Checks(self.schemas, self.catalog, self.policy)
+
+    def _files(
+        self, files: Sequence[SourceFile], spec: Cluster | None
+    ) -> tuple[WorkspaceResult, ...]:
+        return tuple(r for f in files for r in check_file(f, spec, self._checks))
+
+    def _remembered(
+        self, source: SourceFile, spec: Cluster, spec_digest: str
+    ) -> tuple[WorkspaceResult, ...]:
         if self._memo is None:
-            return self._workspace(source, spec)
+            return check_file(source, spec, self._checks)
         key = (source.path, _digest(source), spec_digest)
-        result = self._memo.get(key) or self._workspace(source, spec)
-        self._next[key] = result
-        return result
-
-    def _workspace(self, source: SourceFile, spec: Cluster | None) -> WorkspaceResult:
-        parsed = parse_document(source)
-        if not isinstance(parsed, Document):
-            return _failed(source.path, [from_document_error(parsed)], Claim())
-        claim: Claim | None = claim_of(parsed.body, spec.default_namespace if spec else "default")
-        kind = parsed.body.get("kind")
-        if kind == "RAGEngine":
-            return self._ragengine(parsed, spec, claim)
-        if kind != "Workspace":
-            api = str(parsed.body.get("apiVersion", ""))
-            if kind is None:
-                message, severity = (
-                    "missing field 'kind' (expected Workspace or RAGEngine)",
-                    Severity.ERROR,
-                )
-            elif api.startswith("kaito.sh/"):
-                message, severity = (
-                    f"KAITO {kind} is not managed by modelsync; ignored",
-                    Severity.WARNING,
-                )
-            else:  # another API's object says what it is: it defines no Workspace
-                message, severity, claim = (
-                    f"kind {kind} is not managed by modelsync; ignored",
-                    Severity.INFO,
-                    None,
-                )
-            finding = at(parsed, ("kind",), message, code="kind", severity=severity)
-            return _failed(source.path, [finding], claim)
-        doc, normalized = normalize_workspace(parsed)
-        findings = list(normalized)
-        if any(f.is_error for f in findings):
-            return _failed(source.path, findings, claim)
-        errors = self.schemas.validate("Workspace", doc)
-        if errors:
-            return _failed(source.path, findings + errors, claim)
-        ws = workspace_from_document(doc)
-        checked, preset = check_workspace(
-            ws, self.catalog, default_access_secret=spec.model_access_secret if spec else None
-        )
-        findings += checked + volume_findings(ws, self.policy)
-        if spec is None:
-            return WorkspaceResult(
-                source.path, ws, None, ws.namespace or "default", preset, None, tuple(findings)
-            )
-        namespace = ws.namespace or spec.default_namespace
-        findings += _namespace_findings(ws, spec)
-        placement = None
-        if preset is not None and not any(f.is_error for f in findings):
-            placement, misfit = place(ws, preset, spec, self.catalog)
-            findings += misfit
-        return WorkspaceResult(
-            source.path, ws, spec.name, namespace, preset, placement, tuple(findings)
-        )
-
-    def _ragengine(
-        self, doc: Document, spec: Cluster | None, claim: Claim | None
-    ) -> WorkspaceResult:
-        errors = self.schemas.validate("RAGEngine", doc)
-        if errors:
-            return _failed(doc.path, errors, claim)
-        rag = ragengine_from_document(doc)
-        findings = check_ragengine(rag)
-        if spec is None:
-            return WorkspaceResult(
-                doc.path, rag, None, rag.namespace or "default", None, None, tuple(findings)
-            )
-        findings += _namespace_findings(rag, spec)
-        placement = None
-        if not any(f.is_error for f in findings):
-            placement, misfit = place_embedding(rag, spec, self.catalog)
-            findings += misfit
-        namespace = rag.namespace or spec.default_namespace
-        return WorkspaceResult(
-            doc.path, rag, spec.name, namespace, None, placement, tuple(findings)
-        )
-
-
-def _namespace_findings(spec: Spec, cluster: Cluster) -> list[Finding]:
-    namespace = spec.namespace or cluster.default_namespace
-    if namespace in cluster.namespaces:
-        return []
-    return [
-        at(
-            spec.document,
-            ("metadata", "namespace") if spec.namespace else ("metadata",),
-            f"namespace {namespace!r} is not allowed in cluster {cluster.name} "
-            f"(allowed: {', '.join(cluster.namespaces)})"
-            + did_you_mean(namespace, cluster.namespaces),
-            code="namespace",
-        )
-    ]
+        results = self._memo.get(key) or check_file(source, spec, self._checks)
+        self._next[key] = results
+        return results
 
 
 def _resolve_inference(cluster: Cluster, results: list[WorkspaceResult]) -> list[WorkspaceResult]:
@@ -413,8 +278,3 @@ def _digest(source: SourceFile | None) -> str:
         return ""
     content = source.data if source.data is not None else (source.error or "").encode()
     return hashlib.blake2b(content, digest_size=16).hexdigest()
-
-
-def _failed(path: str, findings: list[Finding], claim: Claim | None) -> WorkspaceResult:
-    """A result for a file that did not become a Workspace (its findings say why)."""
-    return WorkspaceResult(path, None, None, "", None, None, tuple(findings), claim)

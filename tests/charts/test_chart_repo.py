@@ -51,6 +51,7 @@ def test_every_chart_has_the_scenarios_ci_exercises() -> None:
             "autoscaling-hpa",
             "pvc-cache",
             "gated-model",
+            "custom-template",
         },
         "workspace-tuning": {
             "lora-urls",

@@ -542,3 +542,36 @@ def test_bad_values_are_refused_naming_the_key(bad: dict[str, Any], message: str
     with pytest.raises(helm_python.HelmValuesError) as refused:
         chart(CHART).validate_schema(with_values(values(), **bad))
     assert message in str(refused.value)
+
+
+# --- custom pod template (KAITO inference.template) -------------------------------------
+
+
+def test_a_custom_pod_template_is_served_as_the_pods_containers() -> None:
+    out = rendered("custom-template")
+    deployment = out.one("Deployment")
+    spec = pod_spec(deployment)
+    assert [c["name"] for c in spec["containers"]] == ["custom-llm-container"]
+    served = container(spec, "custom-llm-container")
+    assert served["image"] == "mcr.microsoft.com/aks/kaito/kaito-base:0.2.0"
+    assert served["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert spec["volumes"] == [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]
+    # modelsync's placement is added to the template: pool, GPU toleration, affinity.
+    assert spec["nodeSelector"] == {"agentpool": "a100"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec[
+        "tolerations"
+    ]
+    assert "nodeAffinity" in spec["affinity"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert labels["team"] == "llm"
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    (port,) = out.one("Service")["spec"]["ports"]
+    assert port["targetPort"] == 5000
+
+
+def test_a_custom_pod_template_keeps_modelsyncs_labels_over_its_own() -> None:
+    template = values("custom-template")["podTemplate"]
+    template["metadata"]["labels"]["app.kubernetes.io/instance"] = "someone-else"
+    deployment = rendered("custom-template", podTemplate=template).one("Deployment")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from controller.cli.main import main
 from tests.cli.clonedrepo import commit, run
@@ -206,3 +207,60 @@ def test_render_prints_manifests_or_values(repo: Path, capsys: pytest.CaptureFix
     )
     assert main(["render", "clusters/prod/bad.yaml"]) == 1
     assert "exactly one of inference and tuning" in capsys.readouterr().err
+
+
+def test_render_renders_each_workspace_of_a_file_and_leaves_out_other_kinds(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # KAITO's examples/inference/kaito_workspace_custom_config.yaml: a ConfigMap, then the
+    # Workspace that names it; here with a custom pod template Workspace after them.
+    text = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: params, namespace: ml-inference}\n"
+        "data: {inference_config.yaml: 'vllm: {}'}\n---\n"
+        "apiVersion: kaito.sh/v1beta1\nkind: Workspace\n"
+        "metadata: {name: first, namespace: ml-inference}\n"
+        "resource: {instanceType: Standard_NC24ads_A100_v4}\n"
+        "inference: {preset: {name: phi-3.5-mini-instruct}, config: params}\n---\n"
+        "apiVersion: kaito.sh/v1beta1\nkind: Workspace\n"
+        "metadata: {name: second, namespace: ml-inference}\n"
+        "resource: {instanceType: Standard_NC24ads_A100_v4}\n"
+        "inference:\n  template:\n    spec:\n      containers:\n"
+        "        - {name: server, image: 'ghcr.io/acme/server:1.0'}\n"
+    )
+    (repo / "clusters/prod/pair.yaml").write_text(text)
+    code, out = run(capsys, "render", "clusters/prod/pair.yaml")
+    assert code == 0
+    deployments = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment"]
+    assert [d["metadata"]["name"] for d in deployments] == ["first", "second"]
+    containers = deployments[1]["spec"]["template"]["spec"]["containers"]
+    assert [c["image"] for c in containers] == ["ghcr.io/acme/server:1.0"]
+    # The template left its security settings unset: the chart fills in the restricted ones.
+    assert containers[0]["securityContext"]["allowPrivilegeEscalation"] is False
+    assert deployments[1]["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_render_refuses_a_custom_pod_template_that_asks_for_privileges(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "clusters/prod/root.yaml").write_text(
+        "apiVersion: kaito.sh/v1beta1\nkind: Workspace\n"
+        "metadata: {name: root, namespace: ml-inference}\n"
+        "resource: {instanceType: Standard_NC24ads_A100_v4}\n"
+        "inference:\n  template:\n    spec:\n      containers:\n"
+        "        - name: server\n          image: 'ghcr.io/acme/server:1.0'\n"
+        "          securityContext: {privileged: true}\n"
+    )
+    assert main(["render", "clusters/prod/root.yaml"]) == 1
+    assert "privileged" in capsys.readouterr().err
+
+
+def test_sync_succeeds_with_a_configmap_beside_a_workspace(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    phi = (repo / "clusters/dev/phi-4-mini.yaml").read_text()
+    configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: params}\ndata: {a: b}\n"
+    (repo / "clusters/dev/phi-4-mini.yaml").write_text(configmap + "---\n" + phi)
+    commit(repo, "a ConfigMap before the Workspace, as KAITO's examples have")
+    code, out = run(capsys, "sync", "--repo", ".", "--cluster", "dev", "--out", "out")
+    assert code == 0, out
+    assert "install   ml-dev/phi-4-mini  ok" in out

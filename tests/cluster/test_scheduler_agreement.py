@@ -17,7 +17,7 @@ import pytest
 from controller.adapters.kube import JSON, KubeClient, KubeConnection
 from controller.core.planning import Action, ReleaseState, Step
 from controller.core.releases import desired_release
-from controller.core.validation import WorkspaceResult
+from controller.core.workspacefile import WorkspaceResult
 from tests.cluster.generated import REPO, cluster_file, workspaces
 from tests.cluster.lab import pods, ready, settled, unschedulable
 from tests.controlplane.fixtures import running_control_plane

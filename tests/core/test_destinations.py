@@ -28,6 +28,7 @@ from tests.core.conftest import Validate, workspace
         ("http://LOCALHOST./x", "this machine"),
         ("http://api.localhost/x", "this machine"),
         ("http://metadata.google.internal/computeMetadata/v1/", "metadata service"),
+        ("http://metadata.google/computeMetadata/v1/", "metadata service"),
         ("http://[fe80::1%25eth0]/", "percent-encoded"),
         ("http://%31%32%37.0.0.1/", "percent-encoded"),
         ("http://a@b@169.254.169.254/", "more than one '@'"),

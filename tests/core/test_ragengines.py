@@ -18,7 +18,8 @@ from controller.core.releases import (
     MANAGER,
     desired_releases,
 )
-from controller.core.validation import Report, WorkspaceResult
+from controller.core.validation import Report
+from controller.core.workspacefile import WorkspaceResult
 from tests.core.conftest import CLUSTER, Validate, workspace
 
 PHI = "resource: {instanceType: Standard_NC24ads_A100_v4}\n" + (

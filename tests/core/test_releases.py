@@ -8,6 +8,8 @@ from controller.core.releases import DesiredRelease, desired_releases
 from tests.core.conftest import CLUSTER, Validate, workspace
 
 VERSIONS = {"workspace-inference": "0.1.0", "workspace-tuning": "0.1.0"}
+#: A well-formed sha256 digest (KAITO refuses a short one).
+DIGEST = "ab" * 32
 
 
 def release(validate: Validate, body: str, **meta: Any) -> DesiredRelease:
@@ -93,12 +95,11 @@ def test_adapters_and_pull_secrets(validate: Validate) -> None:
         "    presetOptions: {imagePullSecrets: [base]}\n"
         "  adapters:\n"
         "    - source: {name: a, image: r/a:1, imagePullSecrets: [reg, base]}\n"
-        "      strength: '0.5'\n"
         "    - source: {name: b, volumeSource: {persistentVolumeClaim: {claimName: c}}}\n",
     )
     v = release(validate, body).values
     assert v["adapters"] == [
-        {"name": "a", "image": "r/a:1", "strength": "0.5"},
+        {"name": "a", "image": "r/a:1"},
         {"name": "b", "volumeSource": {"persistentVolumeClaim": {"claimName": "c"}}},
     ]
     assert v["imagePullSecrets"] == ["base", "reg"]
@@ -143,11 +144,11 @@ def test_private_presets_use_their_image(validate: Validate) -> None:
     body = PHI.replace(
         "  preset: {name: phi-3.5-mini-instruct}\n",
         "  preset:\n    name: phi-3.5-mini-instruct\n    accessMode: private\n"
-        "    presetOptions: {image: 'acme.io/phi:1.0@sha256:abc'}\n",
+        f"    presetOptions: {{image: 'acme.io/phi:1.0@sha256:{DIGEST}'}}\n",
     )
     assert release(validate, body).values["image"] == {
         "repository": "acme.io/phi",
-        "tag": "1.0@sha256:abc",
+        "tag": f"1.0@sha256:{DIGEST}",
     }
 
 

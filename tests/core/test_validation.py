@@ -153,7 +153,7 @@ def adapters(count: int, *, name: str = "a", source: str = "image: r/a:1") -> st
 def test_adapters_are_limited_unique_and_have_one_source(validate: Validate) -> None:
     assert errors(validate({"clusters/test/w.yaml": adapters(10)})) == []
     assert (
-        "at most 10 adapters, got 11"
+        "must have at most 10 items, got 11"
         in only_error(validate({"clusters/test/w.yaml": adapters(11)})).message
     )
     duplicate = only_error(validate({"clusters/test/w.yaml": adapters(2, name="same")}))
@@ -247,11 +247,13 @@ def test_a_model_too_big_for_the_pool_names_the_numbers(validate: Validate) -> N
     assert "GiB" in finding.message
 
 
-def test_an_explicit_max_model_len_that_does_not_fit_is_an_error(validate: Validate) -> None:
+def test_an_explicit_max_model_len_beyond_the_context_is_an_error(validate: Validate) -> None:
     text = workspace(
         PHI.replace("inference:", "inference:\n  config: {vllm: {max-model-len: 4000000}}")
     )
-    assert only_error(validate({"clusters/test/w.yaml": text})).code == "fit"
+    error = only_error(validate({"clusters/test/w.yaml": text}))
+    assert (error.code, error.field) == ("config", "inference.config.vllm.max-model-len")
+    assert "beyond phi-3.5-mini-instruct's context of 131072 tokens" in error.message
 
 
 def test_capacity_names_the_pool_and_the_totals(validate: Validate) -> None:
@@ -296,9 +298,7 @@ def test_other_kinds_are_ignored_with_a_note(validate: Validate) -> None:
 BAD_FILES = {
     "clusters/test/a-malformed.yaml": "a: [1, 2\n",
     "clusters/test/b-list.yaml": "- 1\n- 2\n",
-    "clusters/test/c-two-docs.yaml": workspace(PHI, name="two")
-    + "---\n"
-    + workspace(PHI, name="three"),
+    "clusters/test/c-list-after-a-doc.yaml": workspace(PHI, name="two") + "---\n- 1\n",
     "clusters/test/d-duplicate-key.yaml": workspace(PHI, name="dup") + "resource: {}\n",
     "clusters/test/e-wrong-type.yaml": workspace(PHI, name="wt").replace("count", "x")
     + "nodeSelector: [a]\n",

@@ -156,6 +156,23 @@ def test_a_broken_workspace_keeps_its_release_and_blocks_no_one(world: World) ->
     assert "invalid YAML" in row.message
 
 
+def test_a_file_of_several_documents_installs_each_workspace_and_ignores_other_kinds(
+    world: World,
+) -> None:
+    world.syncer.run_pass()
+    configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: params}\ndata: {a: b}\n"
+    world.origin.write(
+        "clusters/edge/pair.yaml",
+        "---\n".join([configmap, workspace("epsilon"), workspace("zeta")]),
+    )
+    world.origin.commit("a file with a ConfigMap and two Workspaces")
+    result = world.syncer.run_pass()
+    assert actions(result) == {"epsilon": "install:ok", "zeta": "install:ok"}
+    rows = [s for s in result.statuses if s.file == "clusters/edge/pair.yaml"]
+    assert sorted(s.name for s in rows) == ["epsilon", "zeta"]
+    assert not any(e.reason == "ValidationFailed" for e in result.events)
+
+
 def test_an_invalid_cluster_file_stops_the_pass_and_prunes_nothing(world: World) -> None:
     world.syncer.run_pass()
     world.origin.write("clusters/edge/cluster.yaml", "kind: Cluster\n")
