@@ -1,22 +1,33 @@
 """``modelsync presets add ORG/MODEL``: pin a Hugging Face model as a repo-local preset.
 
 Reads the model's ``config.json`` and safetensors index (or header) from a snapshot on disk
-(``--from DIR`` or the Hugging Face cache), writes ``presets/<name>.yaml`` into the clusters
-repo, and checks the file against the Preset schema before writing. The file is meant to be
-committed and reviewed; ``validate``, ``diff``, ``render`` and ``sync`` then size Workspaces
-naming the model (by preset name or by its Hugging Face id) with these figures.
+(``--from DIR``), else the Hugging Face cache, else the Hub (``$HF_ENDPOINT``; never with
+``$HF_HUB_OFFLINE`` set), writes ``presets/<name>.yaml`` into the clusters repo, pinned to
+the commit the figures came from, and checks the file against the Preset schema before
+writing. The Hub client (``requests``) is imported only when the Hub is asked. The file is
+meant to be committed and reviewed; ``validate``, ``diff``, ``render`` and ``sync`` then
+size Workspaces naming the model (by preset name or by its Hugging Face id) with these
+figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import yaml
 
 from controller.adapters.bundled import load_bundle
-from controller.adapters.hfsnapshot import find_snapshot, read_snapshot
+from controller.adapters.hfsnapshot import (
+    SnapshotFiles,
+    cached_snapshot,
+    check_revision,
+    find_snapshot,
+    not_cached,
+    read_snapshot,
+)
 from controller.core.catalog import GIB
 from controller.core.checks import HUGGING_FACE_ID
 from controller.core.documents import Document, SourceFile, parse_document
@@ -34,9 +45,20 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         dest="directory",
         type=Path,
         metavar="DIR",
-        help="a snapshot directory (default: the Hugging Face cache, $HF_HOME honoured)",
+        help="a snapshot directory (default: the Hugging Face cache, $HF_HOME honoured, "
+        "then the Hub at $HF_ENDPOINT)",
     )
-    add.add_argument("--revision", metavar="SHA", help="the Hub commit (default: refs/main)")
+    add.add_argument(
+        "--revision",
+        metavar="REV",
+        help="the Hub commit, branch or tag (default main); the preset pins its commit",
+    )
+    add.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help="a file holding the Hub token for a gated or private model (default $HF_TOKEN)",
+    )
     add.add_argument(
         "--out",
         type=Path,
@@ -63,20 +85,14 @@ def run_add(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        snapshot = find_snapshot(args.model, directory=args.directory, revision=args.revision)
-        config, weights, card = read_snapshot(snapshot)
-        draft = draft_preset(
-            args.model,
-            snapshot.revision,
-            config,
-            weights,
-            card,
-            origin=snapshot.origin,
-            gated=args.gated,
-        )
+        check_revision(args.revision)
+        draft = _draft(args)
     except SnapshotError as e:
         print(f"modelsync presets add: {e}", file=sys.stderr)
         return 1
+    except _HubUnavailableError as e:
+        print(f"modelsync presets add: {e}", file=sys.stderr)
+        return 2
     target: Path = args.out / f"{draft.name}.yaml"
     if target.exists() and not args.force:
         print(f"modelsync presets add: {target} exists (--force overwrites)", file=sys.stderr)
@@ -93,6 +109,48 @@ def run_add(args: argparse.Namespace) -> int:
     target.write_text(text, encoding="utf-8")
     _summary(draft, target)
     return 0
+
+
+class _HubUnavailableError(Exception):
+    """The Hub could not be asked (the adapter's HubError, re-raised without importing it)."""
+
+
+def _draft(args: argparse.Namespace) -> PresetDraft:
+    files: SnapshotFiles | None
+    if args.directory is not None:
+        files = find_snapshot(args.model, directory=args.directory, revision=args.revision)
+    else:
+        files = cached_snapshot(args.model, revision=args.revision)
+    hub_gated: bool | None = None
+    if files is None:
+        if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+            raise SnapshotError(not_cached(args.model, args.revision) + " ($HF_HUB_OFFLINE is set)")
+        from controller.adapters.hfhub import HubError, hub_token, open_hub
+
+        try:
+            hub = open_hub(args.model, args.revision, token=hub_token(args.token_file))
+            hub_gated = hub.gated
+            parts = read_snapshot(hub)
+        except HubError as e:
+            raise _HubUnavailableError(str(e)) from e
+        files = hub
+    else:
+        parts = read_snapshot(files)
+    config, weights, card = parts
+    return draft_preset(
+        args.model,
+        files.revision,
+        config,
+        weights,
+        card,
+        origin=files.origin,
+        gated=args.gated or bool(hub_gated),
+        gated_by=(
+            "as given to the command (--gated)"
+            if args.gated or hub_gated is None
+            else "as the Hub's model API says"
+        ),
+    )
 
 
 def _schema_problems(target: Path, text: str) -> str:
