@@ -89,6 +89,9 @@ class HubSnapshot:
     def where(self, name: str) -> str:
         return f"{self.endpoint}/{self.hf_id}/resolve/{self.revision}/{name}"
 
+    def close(self) -> None:
+        self.session.close()
+
     def _range(self, name: str, start: int, length: int) -> bytes:
         """``length`` bytes from ``start``; a server that ignores Range is read no further."""
         end = start + length - 1

@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -31,7 +32,7 @@ from controller.adapters.hfsnapshot import (
 from controller.core.catalog import GIB
 from controller.core.checks import HUGGING_FACE_ID
 from controller.core.documents import Document, SourceFile, parse_document
-from controller.core.hfpreset import PresetDraft, SnapshotError, draft_preset
+from controller.core.hfpreset import PresetDraft, SnapshotError, WeightFacts, draft_preset
 from controller.core.localpresets import PRESETS_DIR
 
 
@@ -111,6 +112,9 @@ def run_add(args: argparse.Namespace) -> int:
     return 0
 
 
+_Parts = tuple[dict[str, Any], WeightFacts, dict[str, Any]]
+
+
 class _HubUnavailableError(Exception):
     """The Hub could not be asked (the adapter's HubError, re-raised without importing it)."""
 
@@ -125,15 +129,7 @@ def _draft(args: argparse.Namespace) -> PresetDraft:
     if files is None:
         if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
             raise SnapshotError(not_cached(args.model, args.revision) + " ($HF_HUB_OFFLINE is set)")
-        from controller.adapters.hfhub import HubError, hub_token, open_hub
-
-        try:
-            hub = open_hub(args.model, args.revision, token=hub_token(args.token_file))
-            hub_gated = hub.gated
-            parts = read_snapshot(hub)
-        except HubError as e:
-            raise _HubUnavailableError(str(e)) from e
-        files = hub
+        files, parts, hub_gated = _from_hub(args)
     else:
         parts = read_snapshot(files)
     config, weights, card = parts
@@ -151,6 +147,19 @@ def _draft(args: argparse.Namespace) -> PresetDraft:
             else "as the Hub's model API says"
         ),
     )
+
+
+def _from_hub(args: argparse.Namespace) -> tuple[SnapshotFiles, _Parts, bool]:
+    from controller.adapters.hfhub import HubError, hub_token, open_hub
+
+    try:
+        hub = open_hub(args.model, args.revision, token=hub_token(args.token_file))
+        try:
+            return hub, read_snapshot(hub), hub.gated
+        finally:
+            hub.close()
+    except HubError as e:
+        raise _HubUnavailableError(str(e)) from e
 
 
 def _schema_problems(target: Path, text: str) -> str:
