@@ -91,8 +91,13 @@ def check_revision(revision: str | None) -> None:
         raise SnapshotError(f"--revision must be a commit, branch or tag, got {revision!r}")
 
 
-def find_snapshot(hf_id: str, *, directory: Path, revision: str | None) -> Snapshot:
+def find_snapshot(directory: Path, revision: str | None) -> Snapshot:
     """``--from DIR``: the directory and its 40-hex commit (the name or ``--revision``)."""
+    if revision is not None and not _REVISION.fullmatch(revision):
+        raise SnapshotError(
+            f"with --from, --revision must be the 40-hex commit the files were downloaded "
+            f"at, got {revision!r}"
+        )
     pinned = revision or directory.name
     if not _REVISION.fullmatch(pinned):
         raise SnapshotError(

@@ -122,7 +122,7 @@ class _HubUnavailableError(Exception):
 def _draft(args: argparse.Namespace) -> PresetDraft:
     files: SnapshotFiles | None
     if args.directory is not None:
-        files = find_snapshot(args.model, directory=args.directory, revision=args.revision)
+        files = find_snapshot(args.directory, args.revision)
     else:
         files = cached_snapshot(args.model, revision=args.revision)
     hub_gated: bool | None = None

@@ -121,6 +121,8 @@ def test_what_cannot_be_read_is_said_and_nothing_is_written(
     snapshot(tmp_path / "unpinned")
     assert add("--from", str(tmp_path / "unpinned"), "--out", str(tmp_path / "presets")) == 1
     assert "--revision" in capsys.readouterr().err
+    assert add("--from", str(tmp_path / "unpinned"), "--revision", "main") == 1
+    assert "with --from, --revision must be the 40-hex commit" in capsys.readouterr().err
     assert main(["presets", "add", "microsoft/phi-4"]) == 2
     assert "bundled preset 'phi-4'" in capsys.readouterr().err
     assert not (tmp_path / "presets").exists()
