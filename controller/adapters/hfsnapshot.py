@@ -18,6 +18,7 @@ import os
 import re
 import struct
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +31,8 @@ INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"
 #: A header larger than this is not a safetensors header (the format caps it at 100 MB).
 MAX_HEADER_BYTES = 100 * 1024 * 1024
+#: Shard headers read at once (requests' connection pool keeps 10 per host).
+HEADER_READERS = 8
 _REVISION = re.compile(r"[0-9a-f]{40}")
 #: A branch or tag name as the Hub accepts it (``main``, ``v1.0``, ``refs/pr/3``).
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,254}")
@@ -196,8 +199,12 @@ def _from_index(files: SnapshotFiles, index: Mapping[str, Any]) -> WeightFacts:
         return WeightFacts(INDEX_FILE, total, tensor_names=sorted(weight_map))
     parameters = 0
     counts: dict[str, int] = {}
-    for shard in shards:
-        count, _, by_dtype = tensor_totals(files.header(shard))
+    # From the Hub each header is two round trips, and large models have over a hundred
+    # shards: a few at a time keeps that to seconds (on disk it costs nothing).
+    with ThreadPoolExecutor(max_workers=HEADER_READERS) as pool:
+        headers = list(pool.map(files.header, shards))
+    for header in headers:
+        count, _, by_dtype = tensor_totals(header)
         parameters += count
         for dtype, n in by_dtype.items():
             counts[dtype] = counts.get(dtype, 0) + n

@@ -38,7 +38,7 @@ from controller.core.localpresets import PRESETS_DIR
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add = verbs.add_parser(
-        "add", help="write presets/<name>.yaml for a Hugging Face model from a local snapshot"
+        "add", help="write presets/<name>.yaml for a Hugging Face model (snapshot, cache or Hub)"
     )
     add.add_argument("model", metavar="ORG/MODEL", help="the Hugging Face id")
     add.add_argument(
@@ -67,7 +67,11 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="PRESETS_DIR",
         help="the clusters repo's presets folder (default presets)",
     )
-    add.add_argument("--gated", action="store_true", help="the Hub repository is gated")
+    add.add_argument(
+        "--gated",
+        action="store_true",
+        help="record the model as gated (when read from the Hub, its API says so)",
+    )
     add.add_argument("--force", action="store_true", help="overwrite an existing file")
     add.set_defaults(handler=run_add)
 
