@@ -5,59 +5,23 @@ Deployment (read again each pass, every 2s here) and records Events, a leader pa
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from controller.adapters.kube import KubeClient
 from tests.cluster.lab import lab_cluster, settled
 from tests.controlplane.cluster import ControlPlane
-from tests.support.gitserver import GitDaemon, OriginRepo, free_port
+from tests.support.gitserver import GitDaemon, OriginRepo
 from tests.support.helmpass import inference
+from tests.support.replica import Replica
 
 pytestmark = pytest.mark.cluster
 
 # Short, so a takeover takes seconds; client-go's proportions (15s/10s/2s by default).
 LEASE = "{enabled: true, leaseDuration: 4s, renewDeadline: 3s, retryPeriod: 1s}"
-
-
-class Replica:
-    """One `modelsync run` process, as a pod of the controller chart would run it."""
-
-    def __init__(self, name: str, config: Path, plane: ControlPlane, namespace: str) -> None:
-        self.name = name
-        env = os.environ | {"POD_NAME": name, "POD_NAMESPACE": namespace}
-        self.port = free_port()
-        text = config.read_text() + f"listen: '127.0.0.1:{self.port}'\n"
-        own = config.with_name(f"{name}.yaml")
-        own.write_text(text)
-        command = [sys.executable, "-m", "controller", "run", "--config", str(own)]
-        command += ["--kubeconfig", str(plane.kubeconfig)]
-        command += ["--state-dir", str(config.parent / f"state-{name}")]
-        self.process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-
-    def status(self) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.port}/status"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                data: dict[str, Any] = json.load(response)
-                return data
-        except OSError:
-            return {}
-
-    def stop(self) -> str:
-        self.process.send_signal(signal.SIGCONT)  # a paused process cannot act on SIGTERM
-        self.process.send_signal(signal.SIGTERM)
-        _, err = self.process.communicate(timeout=60)
-        return err
 
 
 @pytest.fixture
@@ -76,13 +40,16 @@ def replicas(
         f"cluster: lab\nrepo: {{url: '{git_daemon.url(git_origin.name)}', branch: main}}\n"
         f"interval: 2s\ntarget: helm\nleaderElection: {LEASE}\n"
     )
-    started = [Replica(n, config, control_plane, namespace) for n in ("modelsync-a", "modelsync-b")]
+    started = [
+        Replica(n, config, control_plane.kubeconfig, namespace)
+        for n in ("modelsync-a", "modelsync-b")
+    ]
     try:
         yield started
     finally:
-        errors = [r.stop() for r in started]
-        for replica, err in zip(started, errors, strict=True):
-            assert replica.process.returncode == 0, err
+        logs = [r.stop() for r in started]
+        for replica, log in zip(started, logs, strict=True):
+            assert replica.process.returncode == 0, log
 
 
 def holder(kube: KubeClient, namespace: str) -> str:
