@@ -10,9 +10,10 @@ picks some of them by method, path and the count of matching calls, and does one
 - ``Fail(status)``: answer with a Kubernetes ``Status`` of that code (the request never
   reaches the API server);
 - ``Delay(seconds)``: wait, then forward;
-- ``Hang()``: hold the request unanswered until the client gives up (its timeout, or the
-  process was killed) or ``release()``; then drop the connection. Tests wait for
-  ``rule.hit`` to know the controller is paused at that step;
+- ``Hang(seconds)``: hold the request unanswered until the client gives up (its timeout,
+  or the process was killed) or the rules are cleared, then drop the connection; or, after
+  ``seconds``, answer 504 as kube-apiserver does past its own ``--request-timeout`` (60s by
+  default). Tests wait for ``rule.hit`` to know the controller is paused at that step;
 - ``Reset()``: drop the connection with a TCP reset, unanswered.
 
 Every request is logged (method, path, status) so a test can say which verbs it faulted.
@@ -60,7 +61,7 @@ class Delay:
 
 @dataclass(frozen=True)
 class Hang:
-    pass
+    seconds: float | None = None  # None: no answer at all (held until MAX_HANG)
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,16 @@ Action = Fail | Delay | Hang | Reset
 @dataclass
 class Rule:
     """``action`` on matching requests number ``nth`` .. ``nth + times - 1`` (1-based);
-    ``times=None``: every match from ``nth`` on."""
+    ``times=None``: every match from ``nth`` on. ``agent`` (a regular expression searched
+    in the User-Agent) picks one client: ``Helm/`` is the Helm SDK, ``OpenAPI-Generator``
+    the controller's own Kubernetes client."""
 
     method: str | None
     path: str
     action: Action
     nth: int = 1
     times: int | None = 1
+    agent: str = ""
     seen: int = 0
     applied: int = 0
     hit: threading.Event = field(default_factory=threading.Event)
@@ -89,11 +93,11 @@ class Rule:
     def __post_init__(self) -> None:
         self._pattern = re.compile(self.path)
 
-    def take(self, method: str, path: str) -> bool:
+    def take(self, method: str, path: str, agent: str) -> bool:
         """Count a request; True when this one gets the action."""
         if self.method is not None and self.method != method:
             return False
-        if not self._pattern.search(path):
+        if not self._pattern.search(path) or not re.search(self.agent, agent):
             return False
         self.seen += 1
         last = None if self.times is None else self.nth + self.times - 1
@@ -149,10 +153,10 @@ class FaultProxy(ThreadingHTTPServer):
         for rule in rules:
             rule.released.set()
 
-    def decide(self, method: str, path: str) -> tuple[Rule, Action] | None:
+    def decide(self, method: str, path: str, agent: str) -> tuple[Rule, Action] | None:
         with self.lock:
             for rule in self.rules:
-                if rule.take(method, path):
+                if rule.take(method, path, agent):
                     return rule, rule.action
         return None
 
@@ -218,7 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.partition("?")[0]
         body = self._body()
         agent = self.headers.get("User-Agent", "")
-        decided = self.server.decide(self.command, path)
+        decided = self.server.decide(self.command, path, agent)
         action = decided[1] if decided else None
         if isinstance(action, Delay):
             time.sleep(action.seconds)
@@ -227,9 +231,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._status(action)
             return
         elif isinstance(action, Hang) and decided is not None:
-            self.server.record(Logged(self.command, path, 0, agent))
-            self._hang(decided[0])
-            self._reset()
+            answered = self._hang(decided[0], action.seconds)
+            if answered:
+                self._status(Fail(504, "Timeout: request did not complete within the timeout"))
+            else:
+                self._reset()
+            self.server.record(Logged(self.command, path, 504 if answered else 0, agent))
             return
         elif isinstance(action, Reset):
             self.server.record(Logged(self.command, path, 0, agent))
@@ -308,16 +315,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _hang(self, rule: Rule) -> None:
-        """Until released, the client hangs up (timeout, killed) or MAX_HANG passes."""
-        deadline = time.monotonic() + MAX_HANG
+    def _hang(self, rule: Rule, seconds: float | None) -> bool:
+        """Hold until released or the client hangs up (False), or ``seconds`` pass (True)."""
+        deadline = time.monotonic() + (MAX_HANG if seconds is None else seconds)
         connection: socket.socket = self.request
-        while not rule.released.wait(0.05) and time.monotonic() < deadline:
+        while not rule.released.wait(0.05):
+            if time.monotonic() >= deadline:
+                return seconds is not None
             # An HTTP/1.1 client sends nothing more while it waits for an answer: anything
             # readable now is its close (a TLS alert or FIN).
             readable, _, _ = select.select([connection], [], [], 0)
             if readable:
-                return
+                return False
+        return False
 
     def _reset(self) -> None:
         self.close_connection = True

@@ -47,7 +47,7 @@ class ReleaseWatch:
     revisions: dict[str, dict[int, Revision]] = field(default_factory=dict)
     deployed_once: set[str] = field(default_factory=set)
     unintended: list[str] = field(default_factory=list)
-    reinstalls: set[str] = field(default_factory=set)
+    reinstalls: list[str] = field(default_factory=list)
     statuses: dict[str, set[str]] = field(default_factory=dict)  # every status seen, by release
 
     def __post_init__(self) -> None:
@@ -128,8 +128,8 @@ class ReleaseWatch:
             return
         if name in self.deployed_once:
             self.unintended.append(f"{name}: {how}")
-        else:
-            self.reinstalls.add(name)
+        elif name not in self.reinstalls[-1:]:
+            self.reinstalls.append(name)
 
     # --- what the scenario asks -------------------------------------------------------
 

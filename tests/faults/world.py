@@ -16,6 +16,7 @@ releases. ``outcome()`` waits for convergence and measures, for the report:
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,12 +73,16 @@ class World:
     replicas: list[Replica] = field(default_factory=list)
     workspaces: dict[str, str] = field(default_factory=dict)  # name -> file in Git
     expected_commit: dict[str, str] = field(default_factory=dict)
+    note: str = ""  # what the controller said under the fault, for the report
 
     def __post_init__(self) -> None:
+        self._marks = (0, 0)
         self.kubeconfig = self.dir / "proxy.kubeconfig"
         write_kubeconfig(self.kubeconfig, self.proxy.url, Pki(self.plane.dir / "pki"), ADMIN)
         self.watch = ReleaseWatch(self.plane, self.namespace)
-        self.origin.write("clusters/lab/cluster.yaml", lab_cluster(self.namespace))
+        # Room in Git for every Workspace a module's scenarios add (the pods may stay Pending).
+        cluster = lab_cluster(self.namespace, nodes={"a10": 32})
+        self.origin.write("clusters/lab/cluster.yaml", cluster)
 
     # --- Git ----------------------------------------------------------------------------
 
@@ -111,11 +116,12 @@ class World:
         extra: str = "leaderElection: {enabled: false}\n",
         env: dict[str, str] | None = None,
         repo: str | None = None,
+        args: Sequence[str] = (),
     ) -> Replica:
         config = self.config(extra)
         if repo is not None:
             config.write_text(config.read_text().replace(self.daemon.url(self.origin.name), repo))
-        replica = Replica(name, config, self.kubeconfig, self.namespace, env=env)
+        replica = Replica(name, config, self.kubeconfig, self.namespace, env=env, args=args)
         self.replicas.append(replica)
         return replica
 
@@ -175,6 +181,11 @@ class World:
             time.sleep(0.2)
         return time.monotonic() - since
 
+    def begin(self) -> None:
+        """A scenario starts: what the watch saw before is not its to count (a world can
+        be shared by the scenarios of a module, one after another)."""
+        self._marks = (len(self.watch.unintended), len(self.watch.reinstalls))
+
     def outcome(self, scenario: str, faults: str, since: float, notes: str = "") -> Outcome:
         converge = self.converge(since)
         return Outcome(
@@ -182,10 +193,10 @@ class World:
             faults=faults,
             intended=len(self.workspaces),
             present=len(self.watch.present()),
-            unintended=tuple(self.watch.unintended),
+            unintended=tuple(self.watch.unintended[self._marks[0] :]),
             lost=tuple(self.lost()),
             orphans=tuple(self.orphans()),
             converge_s=None if converge is None else round(converge, 2),
-            reinstalls=len(self.watch.reinstalls),
+            reinstalls=len(self.watch.reinstalls) - self._marks[1],
             notes=notes,
         )

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class Replica:
         namespace: str,
         *,
         env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.port = free_port()
@@ -39,7 +40,7 @@ class Replica:
         self.log = config.with_name(f"{name}.log")
         self._command = [sys.executable, "-m", "controller", "run", "--config", str(own)]
         self._command += ["--kubeconfig", str(kubeconfig)]
-        self._command += ["--state-dir", str(config.parent / f"state-{name}")]
+        self._command += ["--state-dir", str(config.parent / f"state-{name}"), *args]
         self._env = os.environ | {"POD_NAME": name, "POD_NAMESPACE": namespace} | dict(env or {})
         self.process = self._spawn()
 
@@ -70,6 +71,10 @@ class Replica:
 
     def resume(self) -> None:
         self.process.send_signal(signal.SIGCONT)
+
+    def resync(self) -> None:
+        """SIGHUP: a full pass now (releases read again even if Git has not changed)."""
+        self.process.send_signal(signal.SIGHUP)
 
     def stop(self) -> str:
         """SIGTERM (after SIGCONT: a paused process cannot act on it); returns the log."""
