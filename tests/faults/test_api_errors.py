@@ -17,7 +17,7 @@ import pytest
 
 from tests.faults import report
 from tests.faults.proxy import Action, Fail, Hang, Rule
-from tests.faults.world import LEASE, World
+from tests.faults.world import CONVERGE_DEADLINE, LEASE, World
 
 pytestmark = pytest.mark.cluster
 
@@ -25,14 +25,16 @@ VERBS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 #: The API server's own request timeout in the timeout scenario (60s by default): a read
 #: Helm gives no deadline ends there.
 SERVER_TIMEOUT = 10.0
-#: name -> (action, client the rules pick: "" = every client)
-FAULTS: dict[str, tuple[Action, str]] = {
-    "500": (Fail(500), ""),
-    "409": (Fail(409), ""),
-    "403": (Fail(403), ""),
+#: name -> (action, client the rules pick ("" = every client), seconds to converge a phase)
+FAULTS: dict[str, tuple[Action, str, float]] = {
+    "500": (Fail(500), "", CONVERGE_DEADLINE),
+    "409": (Fail(409), "", CONVERGE_DEADLINE),
+    "403": (Fail(403), "", CONVERGE_DEADLINE),
     # The controller's own client gives up after 30s (its request timeout), Helm's actions
     # after 8s (the target's deadline); held requests are Helm's, to keep the scenario short.
-    "timeout": (Hang(SERVER_TIMEOUT), "Helm/"),
+    # Five held calls a phase, 8-10s each, one after another, plus the per-release backoff
+    # (5s doubling) after each: twice the usual deadline.
+    "timeout": (Hang(SERVER_TIMEOUT), "Helm/", 2 * CONVERGE_DEADLINE),
 }
 
 
@@ -45,7 +47,7 @@ def _arm(world: World, action: Action, agent: str) -> list[Rule]:
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_api_errors_on_every_verb(world: World, fault: str) -> None:
-    action, agent = FAULTS[fault]
+    action, agent, deadline = FAULTS[fault]
     world.watch.start()
     world.put("alpha")
     world.put("beta")
@@ -53,13 +55,13 @@ def test_api_errors_on_every_verb(world: World, fault: str) -> None:
     world.commit("alpha and beta")
     started = time.monotonic()
     world.start(extra=f"leaderElection: {LEASE}\n")
-    phases = [world.converge(started)]
+    phases = [world.converge(started, deadline)]
 
     rules += _arm(world, action, agent)
     world.put("alpha", context=4096)
     world.drop("beta")
     world.expected_commit["alpha"] = world.commit("alpha: shorter context; beta goes")
-    phases.append(world.converge(time.monotonic()))
+    phases.append(world.converge(time.monotonic(), deadline))
     world.proxy.clear()
 
     faulted = sorted({r.method or "" for r in rules if r.applied})
@@ -69,7 +71,7 @@ def test_api_errors_on_every_verb(world: World, fault: str) -> None:
         f"{fault} x{sum(r.applied for r in rules)} on {'/'.join(faulted)}"
         + (" (Helm's calls)" if agent else ""),
         time.monotonic(),
-        notes="converge: install, then upgrade + uninstall, summed",
+        notes=f"converge: install, then upgrade + uninstall, summed; {deadline:.0f}s a phase",
     )
     outcome = report.record(replace(outcome, converge_s=took))
     assert faulted == sorted(VERBS), f"verbs never faulted: {set(VERBS) - set(faulted)}"
