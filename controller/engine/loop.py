@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from controller import __version__
 from controller.core.capacity import Assignment
 from controller.core.planning import Action, ReleaseState, Step
 from controller.core.problems import Problem, ProblemMemory, problems, unsettled
@@ -252,6 +253,7 @@ class Controller:
     def _snapshot(self) -> dict[str, Any]:
         last = self.last
         return {
+            "version": __version__,
             "cluster": self.syncer.cluster,
             "leader": self.leadership.is_leader,
             "passes": self.passes,
