@@ -108,6 +108,7 @@ $(BROWSER_TOOLS_DIR)/.installed: tests/browser/package.json tests/browser/packag
 demo: $(VENV)/.installed
 	$(BIN)/modelsync sync --repo . --cluster dev --target hydrate --out $(DEMO_OUT)
 	$(BIN)/modelsync status --out $(DEMO_OUT)
+	@echo "modelsync is $(BIN)/modelsync; 'source $(BIN)/activate' puts it on PATH (README: A 60-second tour)"
 
 lint: $(VENV)/.installed $(ACTIONLINT_DIR)/.installed
 	$(BIN)/ruff check controller tests bench charts presets/runtime
