@@ -15,23 +15,17 @@ import pytest
 
 from controller import __version__
 from controller.cli.main import main
+from tests.cli.clonedrepo import cloned_clusters
 from tests.support.controllerhttp import Running, seed, serving
-from tests.support.gitserver import GitDaemon, OriginRepo, git
+from tests.support.gitserver import GitDaemon, OriginRepo
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """This repository's clusters/ committed, and synced into out/."""
-    root = tmp_path / "clusters-repo"
-    for path in (REPO / "clusters").rglob("*.yaml"):
-        target = root / path.relative_to(REPO)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(path.read_bytes())
-    git("init", "-q", "-b", "main", str(root))
-    git("add", "-A", cwd=root)
-    git("commit", "-q", "-m", "initial", cwd=root)
+    """This repository's clusters/ committed, and dev synced into out/."""
+    root = cloned_clusters(tmp_path)
     monkeypatch.chdir(root)
     assert main(["sync", "--repo", ".", "--cluster", "dev", "--out", "out"]) == 0
     return root

@@ -12,24 +12,16 @@ import pytest
 import yaml
 
 from controller.cli.main import main
+from tests.cli.clonedrepo import cloned_clusters, commit
 from tests.support.gitserver import git
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """This repository's clusters/ committed twice: dev's phi-4-mini is removed in HEAD."""
-    root = tmp_path / "clusters-repo"
-    for path in (REPO / "clusters").rglob("*.yaml"):
-        target = root / path.relative_to(REPO)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(path.read_bytes())
-    git("init", "-q", "-b", "main", str(root))
-    git("add", "-A", cwd=root)
-    git("commit", "-q", "-m", "initial", cwd=root)
+    root = cloned_clusters(tmp_path)
     git("rm", "-q", "clusters/dev/phi-4-mini.yaml", cwd=root)
-    git("commit", "-q", "-m", "drop phi-4-mini", cwd=root)
+    commit(root, "drop phi-4-mini")
     monkeypatch.chdir(root)
     return root
 
