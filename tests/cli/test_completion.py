@@ -79,7 +79,7 @@ def test_bash_parses_the_script() -> None:
 
 def test_commands_and_flags_complete() -> None:
     assert complete("modelsync val") == ["validate"]
-    assert set(complete("modelsync s")) == {"sync", "status"}
+    assert set(complete("modelsync s")) == {"sync", "status", "suspend"}
     assert "--cluster" in complete("modelsync validate --clu")
     assert set(complete("modelsync status -o ")) == {"table", "json", "yaml"}
     assert set(complete("modelsync presets ")) >= {"list", "show", "add"}

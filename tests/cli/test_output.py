@@ -18,10 +18,11 @@ from tests.support.gitserver import git
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """This repository's clusters/ committed twice: dev's phi-4-mini is removed in HEAD."""
+    """This repository's clusters/ committed twice: dev's deepseek-r1-llama-8b is removed in
+    HEAD."""
     root = cloned_clusters(tmp_path)
-    git("rm", "-q", "clusters/dev/phi-4-mini.yaml", cwd=root)
-    commit(root, "drop phi-4-mini")
+    git("rm", "-q", "clusters/dev/deepseek-r1-llama-8b.yaml", cwd=root)
+    commit(root, "drop deepseek-r1-llama-8b")
     monkeypatch.chdir(root)
     return root
 
@@ -41,7 +42,7 @@ def test_validate(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert doc == same
     assert doc["valid"] is True
     names = {w["name"] for w in doc["workspaces"]}
-    assert "deepseek-r1-llama-8b" in names
+    assert "phi-4-mini" in names
     assert {"pool": "dev/a10", "gpusRequested": 1, "gpus": 2} in doc["pools"]
 
 
@@ -50,7 +51,7 @@ def test_diff(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 1
     assert doc == same
     assert [(c["kind"], c["cluster"], c["name"]) for c in doc["changes"]] == [
-        ("removed", "dev", "phi-4-mini")
+        ("removed", "dev", "deepseek-r1-llama-8b")
     ]
 
 
@@ -59,9 +60,10 @@ def test_sync_and_status(repo: Path, capsys: pytest.CaptureFixture[str]) -> None
     first = json.loads(capsys.readouterr().out)
     assert code == 0
     assert first["cluster"] == "dev"
-    assert [(r["action"], r["name"], r["ok"]) for r in first["results"]] == [
-        ("install", "deepseek-r1-llama-8b", True)
-    ]
+    assert {(r["action"], r["name"], r["ok"]) for r in first["results"]} == {
+        ("install", "phi-4-mini", True),
+        ("install", "docs-rag", True),
+    }
     code = main(["sync", "--repo", ".", "--cluster", "dev", "--out", "out", "-o", "yaml"])
     again = yaml.safe_load(capsys.readouterr().out)
     assert code == 0
@@ -71,9 +73,10 @@ def test_sync_and_status(repo: Path, capsys: pytest.CaptureFixture[str]) -> None
     code, rows, same = parsed(capsys, "status", "--out", "out")
     assert code == 0
     assert rows == same
-    assert [(r["cluster"], r["name"], r["ready"]) for r in rows] == [
-        ("dev", "deepseek-r1-llama-8b", "True")
-    ]
+    assert {(r["cluster"], r["name"], r["ready"]) for r in rows} == {
+        ("dev", "phi-4-mini", "True"),
+        ("dev", "docs-rag", "True"),
+    }
 
 
 def test_presets_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
