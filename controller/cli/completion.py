@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from controller.core.layout import CLUSTER_FILE
-
 SHELLS = ("bash", "zsh", "fish")
 
 
@@ -42,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
 def cluster_names(parsed_args: argparse.Namespace, **_: Any) -> list[str]:
     """Clusters under ``--path`` (default ``clusters``) of ``--repo`` (default ``.``)."""
+    from controller.core.layout import CLUSTER_FILE
+
     repo = getattr(parsed_args, "repo", None)
     root = Path(repo) if isinstance(repo, (str, Path)) and Path(repo).is_dir() else Path()
     folder = root / (getattr(parsed_args, "path", None) or "clusters")
