@@ -100,6 +100,7 @@ class Settings:
     # How often the controller looks for requests made through the API (modelsync reconcile).
     request_poll: float = 2.0
     log_format: str = "text"  # text | json
+    concurrency: int | None = None  # plan actions at a time; None: the target's default
     # Where rollouts are reported (engine/notifications.py); secrets come from
     # notifications_dir, never from this mapping.
     notifications: Mapping[str, Any] = field(default_factory=dict)
@@ -363,8 +364,12 @@ def build_syncer(settings: Settings, target: Target | None = None) -> Syncer:
         path=settings.path,
         policy=settings.policy,
         chart_policy=chart_policy(settings),
-        # Rendering runs on every core (the SDK's native calls release the GIL); Helm
-        # actions against a cluster stay one at a time.
-        concurrency=min(4, os.cpu_count() or 1) if isinstance(target, HydrateTarget) else 1,
+        concurrency=settings.concurrency or default_concurrency(target),
         objects=objects,
     )
+
+
+def default_concurrency(target: object) -> int:
+    """Rendering runs on every core (the SDK's native calls release the GIL); Helm actions
+    against a cluster run one at a time unless the config asks for more (``concurrency``)."""
+    return min(4, os.cpu_count() or 1) if isinstance(target, HydrateTarget) else 1

@@ -13,6 +13,7 @@ from tests.charts.rendering import (
     Manifest,
     Rendered,
     chart,
+    configmap_file,
     container,
     env_of,
     mounts_of,
@@ -466,3 +467,9 @@ def test_tag_and_commit_together_are_refused() -> None:
     repo = {"url": "https://x.test/r.git", "tag": "v1", "commit": "a" * 40}
     with pytest.raises(helm_python.HelmRenderError, match="set tag or commit, not both"):
         rendered(config={"cluster": "dev", "repo": repo})
+
+
+def test_concurrency_reaches_the_config_only_when_set() -> None:
+    assert "concurrency" not in configmap_file(rendered(), "config.yaml")
+    config = values()["config"] | {"concurrency": 4}
+    assert configmap_file(rendered(config=config), "config.yaml")["concurrency"] == 4

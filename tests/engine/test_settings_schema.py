@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from controller.engine.settings import (
     Settings,
     SettingsError,
     chart_policy,
+    default_concurrency,
     load_settings,
 )
 
@@ -67,12 +69,25 @@ def test_durations_and_empty_refs(tmp_path: Path) -> None:
             "config.yaml:1: policy.allowPrivileged: must be true or false",
         ),
         ("drift: fix\n", "config.yaml:1: drift: must be one of 'off', 'warn', 'correct'"),
+        ("concurrency: 0\n", "config.yaml:1: concurrency:"),
     ],
 )
 def test_a_bad_config_names_the_line_and_key(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(SettingsError) as refused:
         load(tmp_path, text)
     assert message in str(refused.value)
+
+
+def test_concurrency_is_the_configs_else_the_targets_default(tmp_path: Path) -> None:
+    from controller.adapters.helmtarget import HelmTarget
+    from controller.adapters.hydrate import HydrateTarget
+
+    assert load(tmp_path, "concurrency: 4\n").concurrency == 4
+    assert load(tmp_path, "cluster: dev\n").concurrency is None
+    helm = object.__new__(HelmTarget)  # the default depends on the kind of target alone
+    hydrate = object.__new__(HydrateTarget)
+    assert default_concurrency(helm) == 1
+    assert default_concurrency(hydrate) == min(4, os.cpu_count() or 1)
 
 
 def test_the_policy_and_the_controllers_own_chart_source(tmp_path: Path) -> None:

@@ -87,5 +87,6 @@ modelsync.dev/cluster: {{ .Values.config.cluster | quote }}
   "logFormat" $c.logFormat
   "notifications" ($c.notifications | default dict)
 }}
+{{- with $c.concurrency }}{{ $_ := set $cfg "concurrency" . }}{{ end }}
 {{- toYaml $cfg }}
 {{- end }}
