@@ -11,7 +11,8 @@ from controller.adapters.bundled import load_bundle
 from controller.adapters.localcatalog import local_catalog, presets_beside
 from controller.cli import presets_add
 from controller.core.catalog import GIB, Catalog, Preset
-from controller.core.sizing import explain_inference, kaito_estimate, size_inference
+from controller.core.sizing import kaito_estimate, size_inference
+from controller.core.sizingexplain import explain_inference
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -313,6 +313,7 @@ def _inference_values(
             ref.pull_secrets if ref else (), *(a.pull_secrets for a in ws.inference.adapters)
         ),
         "replicaCount": placement.replicas,
+        "multiNode": {"nodes": placement.nodes},
         "vllm": {
             "tensorParallelSize": placement.inference.tensor_parallel,
             "maxModelLen": placement.inference.max_model_len,
@@ -331,13 +332,14 @@ def _inference_values(
 
 
 def _model_cache(cluster: Cluster, placement: Placement) -> dict[str, Any]:
-    """The cluster's persistent model cache, for single-replica servers only.
+    """The cluster's persistent model cache, for single-replica, single-node servers only.
 
-    Each server pod needs its own ReadWriteOnce claim; with several replicas a shared PVC
-    would pin them all to one node, so they download into an emptyDir instead.
+    Each server pod needs its own ReadWriteOnce claim; with several replicas (or the pods of
+    a multi-node group) a shared PVC would pin them all to one node, so they download into
+    an emptyDir instead.
     """
     cache = cluster.model_cache
-    if not cache or placement.replicas > 1:
+    if not cache or placement.replicas > 1 or placement.nodes > 1:
         return {"type": "emptyDir"}
     return {"type": "persistentVolumeClaim"} | {
         key: str(cache[key]) for key in ("size", "storageClass") if key in cache
