@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from controller.core.catalog import GIB
 from controller.core.findings import Severity
 from controller.core.releases import desired_releases
@@ -156,3 +158,18 @@ def test_a_model_one_node_holds_keeps_count_as_replicas(validate: Validate) -> N
     assert result.placement is not None
     assert (result.placement.replicas, result.placement.nodes) == (3, 1)
     assert not [f for f in report.findings if f.code == "multi-node"]
+
+
+@pytest.mark.parametrize("flag", ["pipeline-parallel-size", "distributed-executor-backend"])
+def test_the_group_layout_flags_are_modelsyncs_to_set(validate: Validate, flag: str) -> None:
+    text = deepseek(6) + f"  config: {{vllm: {{{flag}: 2}}}}\n"
+    text = text.replace(
+        "inference: {preset: {name: deepseek-r1-0528, presetOptions: "
+        "{modelAccessSecret: hf-token}}}\n",
+        "inference:\n  preset: {name: deepseek-r1-0528, presetOptions: "
+        "{modelAccessSecret: hf-token}}\n",
+    )
+    report = validate(files(6) | {"clusters/test/r1.yaml": text})
+    (error,) = [f for f in report.findings if f.is_error]
+    assert error.field == f"inference.config.vllm.{flag}"
+    assert "set by modelsync" in error.message
