@@ -4,7 +4,8 @@ helm target installs, then uninstalls, a Workspace too large for one A10 node as
 of two.
 
 This proves the API server accepts the object the chart renders (its structural schema,
-with defaulting and pruning, is the CRD's own) and that Helm installs and removes it. No LWS
+with defaulting and pruning, is the CRD's own), that Helm installs and removes it, and that
+the helm target reads the group back as the release's workload. No LWS
 controller runs on the control plane, so no leader or worker pods are created: that the
 group starts, Ray forms and vLLM serves is left to a cluster with the LWS controller and
 GPUs (docs/kaito.md says so).
@@ -61,8 +62,12 @@ def test_a_model_larger_than_a_node_installs_as_one_leader_worker_set(
     assert leader["containers"][0]["startupProbe"]["httpGet"]["path"] == "/health"
     service = kube.get(f"/api/v1/namespaces/{namespace}/services/big")
     assert service["spec"]["selector"]["leaderworkerset.sigs.k8s.io/worker-index"] == "0"
-    # No LWS controller here: the object is stored, nothing creates its pods.
+    # No LWS controller here: the object is stored, nothing creates its pods, and the
+    # helm target reads the group's state from it (no status yet).
     assert pods(kube, namespace, "big") == []
+    state = world.target.workloads()[(namespace, "big")]
+    assert (state.kind, state.ready) == ("LeaderWorkerSet", False)
+    assert state.message.startswith("0/1 multi-node groups ready; no status")
 
     world.remove("big")
     assert outcome(world.run()) == {"big": "uninstall:ok"}
