@@ -313,7 +313,6 @@ def _inference_values(
             ref.pull_secrets if ref else (), *(a.pull_secrets for a in ws.inference.adapters)
         ),
         "replicaCount": placement.replicas,
-        "multiNode": {"nodes": placement.nodes},
         "vllm": {
             "tensorParallelSize": placement.inference.tensor_parallel,
             "maxModelLen": placement.inference.max_model_len,
@@ -328,7 +327,13 @@ def _inference_values(
         },
         "adapters": adapters,
         "modelCache": _model_cache(cluster, placement),
-    }
+    } | _multi_node(placement)
+
+
+def _multi_node(placement: Placement) -> dict[str, Any]:
+    """The group size of a multi-node server; nothing for one node, so the values (and the
+    digest) of every single-node release stay what they were before multi-node serving."""
+    return {"multiNode": {"nodes": placement.nodes}} if placement.nodes > 1 else {}
 
 
 def _model_cache(cluster: Cluster, placement: Placement) -> dict[str, Any]:

@@ -158,6 +158,9 @@ def test_a_model_one_node_holds_keeps_count_as_replicas(validate: Validate) -> N
     assert result.placement is not None
     assert (result.placement.replicas, result.placement.nodes) == (3, 1)
     assert not [f for f in report.findings if f.code == "multi-node"]
+    # No multiNode key at all: single-node values and digests are what they were before.
+    (release,) = desired_releases(report.clusters[0], VERSIONS)
+    assert "multiNode" not in release.values
 
 
 @pytest.mark.parametrize("flag", ["pipeline-parallel-size", "distributed-executor-backend"])

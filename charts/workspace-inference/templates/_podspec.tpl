@@ -16,7 +16,7 @@ Every role gets the same restricted security contexts, volumes, pool and tolerat
 {{- range .Values.adapters }}{{ if .image }}{{ $imageAdapters = append $imageAdapters . }}{{ end }}{{ end }}
 {{- $fullname := include "workspace-inference.fullname" . }}
 {{- $startupThreshold := int (include "workspace-inference.startupFailureThreshold" .) }}
-{{- $cacheSize := include "workspace-inference.cacheSize" . }}
+{{- $cacheSize := include "workspace-inference.cacheSize" . -}}
 # vLLM reads VLLM_* variables; Service links would inject VLLM_PORT=tcp://... and
 # break it whenever a Service named "vllm" shares the namespace.
 enableServiceLinks: false
