@@ -60,6 +60,14 @@ def test_a_model_larger_than_a_node_installs_as_one_leader_worker_set(
     assert "LWS_LEADER_ADDRESS" in worker["containers"][0]["args"][0]
     # The API server kept what the chart wrote (a field its schema lacks would be pruned).
     assert leader["containers"][0]["startupProbe"]["httpGet"]["path"] == "/health"
+    # Every field the chart set is in the stored object, so the release shows no drift
+    # (a field the CRD's schema pruned would show as drift on every pass).
+    assert world.target.drifted(list(world.observe().values())) == set()
+    # ... and a change to the group is drift: the check does read the LeaderWorkerSet.
+    path = f"/{GROUP}/namespaces/{namespace}/leaderworkersets/big"
+    kube.patch(path, {"spec": {"leaderWorkerTemplate": {"size": 3}}})
+    assert world.target.drifted(list(world.observe().values())) == {(namespace, "big")}
+    kube.patch(path, {"spec": {"leaderWorkerTemplate": {"size": 2}}})
     service = kube.get(f"/api/v1/namespaces/{namespace}/services/big")
     assert service["spec"]["selector"]["leaderworkerset.sigs.k8s.io/worker-index"] == "0"
     # No LWS controller here: the object is stored, nothing creates its pods, and the
