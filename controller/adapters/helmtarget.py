@@ -8,8 +8,8 @@ Adapter layer, the right end of a pass (... -> plan -> target). It implements th
   from the ``modelsync.dev/commit`` release label (set on install and upgrade; a rollback
   carries the commit of the revision it restores); for this cluster's failed or pending
   releases, the newest earlier revision that was deployed (from their history), which a
-  rollback returns to. A Helm or API error raises ``TargetError``: the pass stops and
-  nothing is pruned.
+  rollback returns to. A Helm or API error, or no answer within the target's deadline,
+  raises ``TargetError``: the pass stops and nothing is pruned.
 - ``apply(step, commit)``: install, upgrade, rollback, uninstall or reinstall (uninstall
   what an interrupted action left, then install) one release, never
   waiting for readiness (models take many minutes to load; ``workloads()`` reports it
@@ -37,8 +37,9 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import helm_python as helm
 
@@ -75,6 +76,7 @@ _WAS_DEPLOYED = ("deployed", "superseded")
 _APPLIES = (Action.INSTALL, Action.UPGRADE, Action.REINSTALL)  # steps that render the chart
 
 Key = tuple[str, str]
+T = TypeVar("T")
 
 
 class _RefusedError(Exception):
@@ -119,10 +121,11 @@ class HelmTarget:
         found: dict[Key, ObservedRelease] = {}
         for namespace in sorted(set(namespaces)):
             config = self.connection.helm_config(namespace)
+            what = f"list releases in {namespace}"
             try:
-                listed = config.list(all_states=True)
+                listed = self._read(what, (namespace, ""), partial(config.list, all_states=True))
             except helm.HelmError as e:
-                raise TargetError(f"cannot list releases in {namespace}: {failure(e)[0]}") from e
+                raise TargetError(f"cannot {what}: {failure(e)[0]}") from e
             for item in listed:
                 release = self._observed_release(config, namespace, item)
                 found[release.key] = release
@@ -151,11 +154,11 @@ class HelmTarget:
             return release
         if release.status != "failed" and not release.status.startswith("pending"):
             return release
+        what = f"read the history of {namespace}/{release.name}"
         try:
-            history = config.history(release.name)
+            history = self._read(what, release.key, lambda: config.history(release.name))
         except helm.HelmError as e:
-            where = f"{namespace}/{release.name}"
-            raise TargetError(f"cannot read the history of {where}: {failure(e)[0]}") from e
+            raise TargetError(f"cannot {what}: {failure(e)[0]}") from e
         earlier = [
             int(h["revision"])
             for h in history
@@ -215,8 +218,23 @@ class HelmTarget:
         if applied is not None and applied[0] == release.revision:
             return applied[1]
         config = self.connection.helm_config(release.namespace)
-        summary = config.get_all(release.name, revision=release.revision)["summary"]
-        return str(summary.get("manifest") or "")
+        what = f"read the manifest of {release.namespace}/{release.name}"
+        read = self._read(
+            what, release.key, lambda: config.get_all(release.name, revision=release.revision)
+        )
+        return str(read["summary"].get("manifest") or "")
+
+    def _read(self, what: str, key: Key, work: Callable[[], T]) -> T:
+        """A read of Helm's release storage under the target's deadline, as its actions
+        are: client-go sets no timeout of its own, so an API server that accepts the
+        request and never answers would otherwise hold the pass (and the Lease with it)
+        for ever. It fails the pass with TargetError instead (nothing is pruned)."""
+        if self._deadlines.busy(key):
+            raise TargetError(f"cannot {what}: an earlier read is still waiting for an answer")
+        try:
+            return self._deadlines.call(key, lambda _: work(), cancellable=False)
+        except DeadlineExceededError as e:
+            raise TargetError(f"cannot {what}: {e}") from e
 
     def _live_objects(self) -> LiveObjects:
         if self._live is None:
@@ -289,6 +307,8 @@ class HelmTarget:
             return result(False, message, retryable=retryable)
         except KubeError as e:
             return result(False, f"{step.action}: {e}", retryable=e.retryable)
+        except TargetError as e:  # a read of release storage before the action failed
+            return result(False, f"{step.action}: {e}")
         return result(True, message, revision=revision)
 
     def _act(self, step: Step, commit: str) -> tuple[str, int | None]:

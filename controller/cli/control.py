@@ -13,12 +13,13 @@ answer in time, 2 usage, a missing object or an API error.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from controller.cli.output import add_output_option, emit, print_table, selected
 
 if TYPE_CHECKING:
     from controller.adapters.kube import KubeClient, KubeConnection
@@ -45,7 +46,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         parser.add_argument("--kubeconfig", type=Path, help="default: $KUBECONFIG, ~/.kube/config")
         parser.add_argument("--context", help="kubeconfig context")
         if name == "history":
-            parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
+            add_output_option(parser)
         else:
             parser.add_argument(
                 "--timeout",
@@ -126,18 +127,28 @@ class _Target:
         self.connection.close()
 
 
+def _request(
+    args: argparse.Namespace,
+    patch: Callable[[str], dict[str, Any]],
+    handled: Callable[[Mapping[str, Any], str], bool],
+    verb: str,
+) -> int:
+    """Annotate the object with a request stamped now, and wait until its status says the
+    controller handled that stamp."""
+    target, stamp = _Target(args), _now()
+    try:
+        target.patch(patch(stamp))
+        return target.wait(lambda s: handled(s, stamp), f"{verb} {target.namespace}/{target.name}")
+    finally:
+        target.close()
+
+
 def reconcile(args: argparse.Namespace) -> int:
     from controller.core.control import reconcile_patch
 
-    target, stamp = _Target(args), _now()
-    try:
-        target.patch(reconcile_patch(stamp))
-        return target.wait(
-            lambda s: s.get("lastHandledReconcileAt") == stamp,
-            f"reconciled {target.namespace}/{target.name}",
-        )
-    finally:
-        target.close()
+    return _request(
+        args, reconcile_patch, lambda s, at: s.get("lastHandledReconcileAt") == at, "reconciled"
+    )
 
 
 def suspend(args: argparse.Namespace) -> int:
@@ -158,29 +169,18 @@ def suspend(args: argparse.Namespace) -> int:
 def resume(args: argparse.Namespace) -> int:
     from controller.core.control import resume_patch
 
-    target, stamp = _Target(args), _now()
-    try:
-        target.patch(resume_patch(stamp))
-        return target.wait(
-            lambda s: s.get("lastHandledReconcileAt") == stamp and not s.get("suspended"),
-            f"resumed {target.namespace}/{target.name}",
-        )
-    finally:
-        target.close()
+    return _request(
+        args,
+        resume_patch,
+        lambda s, at: s.get("lastHandledReconcileAt") == at and not s.get("suspended"),
+        "resumed",
+    )
 
 
 def reset(args: argparse.Namespace) -> int:
     from controller.core.control import reset_patch
 
-    target, stamp = _Target(args), _now()
-    try:
-        target.patch(reset_patch(stamp))
-        return target.wait(
-            lambda s: s.get("lastHandledResetAt") == stamp,
-            f"reset {target.namespace}/{target.name}",
-        )
-    finally:
-        target.close()
+    return _request(args, reset_patch, lambda s, at: s.get("lastHandledResetAt") == at, "reset")
 
 
 def history(args: argparse.Namespace) -> int:
@@ -201,11 +201,7 @@ def history(args: argparse.Namespace) -> int:
     finally:
         config.close()
     rows = [_revision(r) for r in sorted(revisions, key=lambda r: int(r.get("revision") or 0))]
-    if args.output == "json":
-        json.dump(rows, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return 0
-    _table(rows)
+    emit(rows, selected(args), lambda: _table(rows))
     return 0
 
 
@@ -224,21 +220,20 @@ def _revision(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _table(rows: list[dict[str, Any]]) -> None:
-    from rich.table import Table
-
-    from controller.cli.presets import console
-
-    table = Table("REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "COMMIT", box=None)
-    for row in rows:
-        table.add_row(
-            str(row["revision"]),
-            row["updated"],
-            row["status"],
-            row["chart"],
-            row["appVersion"],
-            row["commit"][:12] or "-",
-        )
-    console().print(table)
+    print_table(
+        ("REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "COMMIT"),
+        (
+            (
+                str(row["revision"]),
+                row["updated"],
+                row["status"],
+                row["chart"],
+                row["appVersion"],
+                row["commit"][:12] or "-",
+            )
+            for row in rows
+        ),
+    )
 
 
 def _summary(status: Mapping[str, Any]) -> str:

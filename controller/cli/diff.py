@@ -8,7 +8,6 @@ does, 2 on errors. ``--format markdown`` writes a pull-request comment.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.adapters.bundled import load_bundle
+from controller.cli.output import add_output_option, emit, selected
 from controller.cli.policyflag import PolicyFileError, add_policy_flag, policy_of
 from controller.core.changes import (
     Change,
@@ -49,7 +49,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--path", default="clusters", help="folder of the clusters (default clusters)"
     )
     parser.add_argument("--cluster", help="only this cluster")
-    parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    formats = parser.add_mutually_exclusive_group()
+    add_output_option(formats)
+    formats.add_argument(
+        "--format",
+        choices=("text", "markdown", "json"),
+        help="markdown: a pull-request comment; text and json are the older names of "
+        "-o table and -o json",
+    )
     parser.add_argument("--no-manifests", action="store_true", help="values only, no rendering")
     add_policy_flag(parser)
     parser.set_defaults(handler=run)
@@ -116,6 +123,14 @@ def run(args: argparse.Namespace) -> int:
     new = releases_at(repo, head, args.path, args.cluster, policy)
     before, after, errors, claims = old.releases, new.releases, new.errors, new.claims
     names = {*old.claims, *claims}
+    if not names:
+        # Nothing found is not "no release changes": CI pointed at the wrong folder must fail.
+        print(
+            f"modelsync diff: nothing to diff: no cluster under {args.path}/ at "
+            f"{args.base} or {args.head}",
+            file=sys.stderr,
+        )
+        return 2
     if args.cluster is not None and args.cluster not in names:
         # A typo must not read as "no release changes": CI would pass on it.
         hint = did_you_mean(args.cluster, names)
@@ -135,8 +150,12 @@ def run(args: argparse.Namespace) -> int:
         else {(c.cluster, c.namespace, c.name): _manifest_diff(charts, c) for c in changes}
     )
     objects = compare_objects(old.objects, new.objects)
-    writer = {"text": _text, "markdown": _markdown, "json": _json}[args.format]
-    sys.stdout.write(writer(Diff(changes, objects, manifests, errors), base, head))
+    diff = Diff(changes, objects, manifests, errors)
+    output = selected(args, {"text": "table"})
+    if output == "markdown":
+        sys.stdout.write(_markdown(diff, base, head))
+    else:
+        emit(_data(diff, base, head), output, lambda: sys.stdout.write(_text(diff, base, head)))
     return 1 if changes or objects else 0
 
 
@@ -251,7 +270,7 @@ def _markdown(diff: Diff, base: str, head: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def _json(diff: Diff, base: str, head: str) -> str:
+def _data(diff: Diff, base: str, head: str) -> dict[str, Any]:
     data: dict[str, Any] = {
         "base": base,
         "head": head,
@@ -281,4 +300,4 @@ def _json(diff: Diff, base: str, head: str) -> str:
             for o in diff.objects
         ],
     }
-    return json.dumps(data, indent=2) + "\n"
+    return data

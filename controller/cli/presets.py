@@ -5,17 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from controller.adapters.bundled import load_bundle
 from controller.adapters.localcatalog import local_catalog, presets_beside
 from controller.cli import presets_add
-from controller.core.catalog import GIB, Catalog, Preset
-from controller.core.sizing import kaito_estimate, size_inference
+from controller.cli.output import add_output_option, emit, print_table, selected
+from controller.core.catalog import GIB, GPU, Catalog, Preset
+from controller.core.sizing import InferenceSizing, kaito_estimate, size_inference
 from controller.core.sizingexplain import explain_inference
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 #: GPUs ``presets show`` and the README's sizing table compare on.
 REFERENCE_GPUS = ("A10", "A100-80GB", "H100-80GB")
@@ -24,9 +22,12 @@ REFERENCE_GPUS = ("A10", "A100-80GB", "H100-80GB")
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("presets", help="list the model presets or show one")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    verbs.add_parser("list", help="one line per preset").set_defaults(handler=run_list)
+    listing = verbs.add_parser("list", help="one line per preset")
+    add_output_option(listing)
+    listing.set_defaults(handler=run_list)
     show = verbs.add_parser("show", help="a preset's figures and its sizing on common GPUs")
     show.add_argument("name")
+    add_output_option(show)
     show.set_defaults(handler=run_show)
     table = verbs.add_parser("sizing-table", help="markdown: modelsync vs KAITO's estimator")
     table.add_argument(
@@ -39,36 +40,60 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     presets_add.register(verbs)
 
 
-def console() -> Console:
-    from rich.console import Console
-
-    return Console(width=None if sys.stdout.isatty() else 160, highlight=False)
-
-
 def repo_catalog() -> Catalog:
     """The bundled catalog plus the presets/ of the clusters repo in the working directory."""
     bundle = load_bundle()
     return local_catalog(bundle, presets_beside(Path("clusters")), Path.cwd()).catalog
 
 
-def run_list(_: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    catalog = repo_catalog()
-    table = Table(
-        "NAME", "PARAMS", "WEIGHTS", "CONTEXT", "TUNING", "HUGGING FACE", box=None, pad_edge=False
-    )
-    for preset in sorted(catalog.presets.values(), key=lambda p: p.name):
-        table.add_row(
-            preset.name,
-            f"{preset.parameters / 1e9:.1f}B",
-            f"{preset.weight_bytes / GIB:.1f} GiB",
-            f"{preset.context_length:,}",
-            ",".join(sorted(preset.tuning_methods)) or "-",
-            preset.huggingface_id,
-        )
-    console().print(table)
+def run_list(args: argparse.Namespace) -> int:
+    presets = sorted(repo_catalog().presets.values(), key=lambda p: p.name)
+    emit([_preset_data(p) for p in presets], selected(args), lambda: _list_table(presets))
     return 0
+
+
+def _list_table(presets: list[Preset]) -> None:
+    print_table(
+        ("NAME", "PARAMS", "WEIGHTS", "CONTEXT", "TUNING", "HUGGING FACE"),
+        (
+            (
+                preset.name,
+                f"{preset.parameters / 1e9:.1f}B",
+                f"{preset.weight_bytes / GIB:.1f} GiB",
+                f"{preset.context_length:,}",
+                ",".join(sorted(preset.tuning_methods)) or "-",
+                preset.huggingface_id,
+            )
+            for preset in presets
+        ),
+    )
+
+
+def _preset_data(preset: Preset) -> dict[str, Any]:
+    arch = preset.architecture
+    return {
+        "name": preset.name,
+        "family": preset.family,
+        "huggingfaceId": preset.huggingface_id,
+        "revision": preset.revision,
+        "parameters": preset.parameters,
+        "activeParameters": preset.active_parameters,
+        "weightBytes": preset.weight_bytes,
+        "dtype": preset.dtype,
+        "contextLength": preset.context_length,
+        "architecture": {
+            "type": arch.type,
+            "layers": arch.layers,
+            "attentionHeads": arch.attention_heads,
+            "kvHeads": arch.kv_heads,
+            "headDim": arch.head_dim,
+            "hiddenSize": arch.hidden_size,
+        },
+        "license": preset.license,
+        "gated": preset.gated,
+        "tuningMethods": sorted(preset.tuning_methods),
+        "targetModules": list(preset.target_modules),
+    }
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -79,6 +104,32 @@ def run_show(args: argparse.Namespace) -> int:
         hint = f"; did you mean {close!r}?" if close else ""
         print(f"modelsync presets: unknown preset {args.name!r}{hint}", file=sys.stderr)
         return 2
+    gpus = [g for g in (catalog.gpu(n) for n in REFERENCE_GPUS) if g is not None]
+    sizings = [(gpu, _reference_sizing(preset, gpu)) for gpu in gpus]
+    data = _preset_data(preset) | {
+        "sizing": [
+            {
+                "gpu": gpu.name,
+                "fits": s.fits,
+                "tensorParallelSize": s.tensor_parallel,
+                "maxModelLen": s.max_model_len,
+                "needPerGpuBytes": s.need_per_gpu_bytes,
+                "budgetPerGpuBytes": s.budget_per_gpu_bytes,
+            }
+            for gpu, s in sizings
+        ]
+    }
+    emit(data, selected(args), lambda: _show_text(preset, sizings))
+    return 0
+
+
+def _reference_sizing(preset: Preset, gpu: GPU) -> InferenceSizing:
+    return size_inference(
+        preset, gpu_memory_gib=gpu.memory_gib, gpus_per_node=8, gpu_memory_utilization=0.9
+    )
+
+
+def _show_text(preset: Preset, sizings: list[tuple[GPU, InferenceSizing]]) -> None:
     arch = preset.architecture
     lines = [
         f"{preset.name}  ({preset.family})",
@@ -95,16 +146,9 @@ def run_show(args: argparse.Namespace) -> int:
         + (f"; targets {', '.join(preset.target_modules)}" if preset.target_modules else ""),
     ]
     print("\n".join(lines))
-    for gpu_name in REFERENCE_GPUS:
-        gpu = catalog.gpu(gpu_name)
-        if gpu is None:
-            continue
-        sizing = size_inference(
-            preset, gpu_memory_gib=gpu.memory_gib, gpus_per_node=8, gpu_memory_utilization=0.9
-        )
+    for gpu, sizing in sizings:
         print()
         print("\n".join(explain_inference(preset, f"<8 x {gpu.name}>", gpu.name, sizing)))
-    return 0
 
 
 def sizing_table(catalog: Catalog, max_model_len: int | None = None) -> str:

@@ -17,6 +17,7 @@ import yaml
 from controller.adapters.bundled import load_bundle
 from controller.adapters.files import read_paths
 from controller.adapters.localcatalog import local_catalog, presets_beside
+from controller.cli.output import add_output_option, emit, selected
 from controller.cli.policyflag import PolicyFileError, add_policy_flag, policy_of
 from controller.core.layout import CLUSTER_FILE
 from controller.core.releases import desired_release
@@ -28,6 +29,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("file", type=Path, metavar="FILE")
     parser.add_argument("--values", action="store_true", help="print the chart values instead")
     add_policy_flag(parser)
+    # YAML is what Helm renders (comments and document order kept); JSON is a list of objects.
+    add_output_option(parser, choices=("yaml", "json"))
     parser.set_defaults(handler=run)
 
 
@@ -75,13 +78,21 @@ def run(args: argparse.Namespace) -> int:
         return 1
     charts = ChartSource(bundle.charts_dir, policy=policy)
     releases = [desired_release(w, cluster.cluster, charts.versions()) for w in results]
+    output = selected(args)
     if args.values:
         values = [dict(release.values) for release in releases]
-        sys.stdout.write(yaml.safe_dump_all(values, sort_keys=False))
+        if output == "json":
+            emit(values, "json", lambda: None)  # a list, one per Workspace, like the manifests
+        else:
+            sys.stdout.write(yaml.safe_dump_all(values, sort_keys=False))
         return 0
     try:
-        sys.stdout.write("".join(charts.render(release) for release in releases))
+        manifests = "".join(charts.render(release) for release in releases)
     except ChartError as e:
         print(f"modelsync render: {e}", file=sys.stderr)
         return 1
+    if output == "json":
+        emit([m for m in yaml.safe_load_all(manifests) if m], "json", lambda: None)
+    else:
+        sys.stdout.write(manifests)
     return 0

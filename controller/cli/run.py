@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from controller.adapters.leader import LeaderElector
+    from controller.core.notifications import NotifySecrets
     from controller.engine.controlwatch import RequestWatch
+    from controller.engine.logs import RedactingFormatter
     from controller.engine.loop import Controller
     from controller.engine.settings import Settings
 
@@ -64,6 +66,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
     )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="text (default) or JSON lines; config key logFormat",
+    )
+    parser.add_argument(
+        "--notifications-dir",
+        type=Path,
+        help="folder with the notification secret files (/etc/modelsync/notifications)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -86,6 +98,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "kubeconfig": args.kubeconfig,
         "hydrate_branch": args.hydrate_branch,
         "kube_context": args.context,
+        "log_format": args.log_format,
+        "notifications_dir": args.notifications_dir,
     }
     if args.config is not None:
         return load_settings(args.config, **overrides)
@@ -153,19 +167,37 @@ def _secret(path: Path) -> bytes:
         return b""
 
 
+def _configured(
+    args: argparse.Namespace,
+) -> tuple[Settings, RedactingFormatter, NotifySecrets]:
+    """The settings, logging set up in the format they ask for, and the notification
+    secrets, known to the log formatter before anything could print them."""
+    from controller.engine import logs
+    from controller.engine.notifications import read_secrets
+
+    formatter = logs.configure(args.log_level, sys.stderr, args.log_format or "text")
+    settings = settings_from(args)
+    if settings.log_format != (args.log_format or "text"):
+        formatter = logs.configure(args.log_level, sys.stderr, settings.log_format)
+    notify_secrets = read_secrets(settings.notifications_dir)
+    formatter.add_secrets(vars(notify_secrets).values())
+    return settings, formatter, notify_secrets
+
+
 def run(args: argparse.Namespace) -> int:
+    from controller import __version__
     from controller.adapters.gitsource import GitSource
     from controller.core.redaction import redact
-    from controller.engine import logs
     from controller.engine.loop import Controller
     from controller.engine.metrics import Metrics
+    from controller.engine.notifications import build_notifier
     from controller.engine.server import WebhookSecrets, build_servers
     from controller.engine.settings import SettingsError, build_syncer
 
-    formatter = logs.configure(args.log_level, sys.stderr)
     try:
-        settings = settings_from(args)
+        settings, formatter, notify_secrets = _configured(args)
         syncer = build_syncer(settings)
+        notifier = build_notifier(settings, notify_secrets)
     except SettingsError as e:
         print(redact(f"modelsync run: {e}"), file=sys.stderr)
         return 2
@@ -177,9 +209,14 @@ def run(args: argparse.Namespace) -> int:
         *(syncer.source.secrets if isinstance(syncer.source, GitSource) else ()),
         secrets.github.decode(errors="replace"),
         secrets.token.decode(errors="replace"),
+        *vars(notify_secrets).values(),
     )
     formatter.add_secrets(hidden)
-    controller = Controller(syncer, interval=settings.interval, metrics=Metrics(), secrets=hidden)
+    if notifier is not None:
+        notifier.secrets = tuple(s for s in hidden if s)
+    controller = Controller(
+        syncer, interval=settings.interval, metrics=Metrics(), secrets=hidden, notifier=notifier
+    )
     if syncer.publisher is not None:
         syncer.publisher.secrets = hidden
     leader, watch = _cluster_services(settings, syncer.target, controller)
@@ -201,13 +238,14 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, lambda *_: controller.trigger("resync"))
     log.info(
-        "modelsync %s: cluster %s from %s (%s target), listening on %s%s",
-        "run",
+        "modelsync %s run: cluster %s from %s (%s target), listening on %s%s",
+        __version__,
         settings.cluster,
         settings.repo,
         settings.target,
         settings.listen,
         f", webhooks on {settings.webhook_listen}" if settings.webhook_listen else "",
+        extra={"cluster": settings.cluster, "version": __version__},
     )
     for server in servers:
         server.start()

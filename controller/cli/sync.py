@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from controller.cli.output import add_output_option, emit, selected
 from controller.cli.validate import valid_specs
 from controller.core.planning import Action, ReleaseState, Step
 
@@ -73,6 +74,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="allow pruning more than the cluster's maxPruneRatio in one pass",
     )
     parser.add_argument("--no-prune", action="store_true", help="never uninstall releases")
+    add_output_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -128,7 +130,11 @@ def run(args: argparse.Namespace) -> int:
             )
 
         result = syncer.run_pass(dry_run=args.dry_run, progress=progress)
-    print_pass(result, dry_run=args.dry_run)
+    emit(
+        pass_data(result, dry_run=args.dry_run),
+        selected(args),
+        lambda: print_pass(result, dry_run=args.dry_run),
+    )
     if result.error:
         return 2
     failed = not result.ok or (
@@ -192,3 +198,37 @@ def _summary(result: PassResult, actions: int, *, dry_run: bool) -> str:
         done += f", {failed} failed" if failed else ""
         done += f", {len(result.waiting)} waiting" if result.waiting else ""
     return f"{where}: {done}, {in_sync} unchanged ({valid}, {result.seconds:.2f}s)"
+
+
+def pass_data(result: PassResult, *, dry_run: bool = False) -> dict[str, Any]:
+    """The pass as ``-o json|yaml`` prints it: what the text lines say, as fields."""
+    plan, report = result.plan, result.report
+
+    def step(s: Step) -> dict[str, str]:
+        return {
+            "action": str(s.action),
+            "namespace": s.namespace,
+            "name": s.name,
+            "reason": s.reason,
+        }
+
+    return {
+        "cluster": result.cluster,
+        "commit": result.commit,
+        "dryRun": dry_run,
+        "seconds": round(result.seconds, 3),
+        "error": result.error,
+        "skipped": result.skipped,
+        "invalid": [
+            {"file": f.file, "line": f.line, "field": f.field, "message": f.message}
+            for w in (report.workspaces if report else ())
+            for f in w.findings
+            if f.is_error
+        ],
+        "validWorkspaces": sum(1 for w in report.workspaces if w.valid) if report else 0,
+        "kept": [step(s) for s in plan.steps if s.state is ReleaseState.HELD] if plan else [],
+        "refusedPrune": plan.refused_prune if plan else "",
+        "planned": [step(s) for s in plan.actions()] if plan else [],
+        "results": [step(r.step) | {"ok": r.ok, "message": r.message} for r in result.results],
+        "waiting": [step(s) for s in result.waiting],
+    }

@@ -8,7 +8,6 @@ GitHub turns into annotations on the pull request's files.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import defaultdict
 from collections.abc import Iterable
@@ -19,6 +18,7 @@ from typing import Any, TextIO
 from controller.adapters.bundled import load_bundle
 from controller.adapters.files import read_paths
 from controller.adapters.localcatalog import local_catalog, presets_beside
+from controller.cli.output import add_output_option, emit, selected
 from controller.cli.policyflag import PolicyFileError, add_policy_flag, policy_of
 from controller.core.capacity import cluster_usage
 from controller.core.findings import Finding, Severity
@@ -42,7 +42,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="files or directories (default: ./clusters, else .)",
     )
     parser.add_argument("--cluster", metavar="NAME", help="only this cluster")
-    parser.add_argument("--format", choices=("text", "json", "github"), default="text")
+    formats = parser.add_mutually_exclusive_group()
+    add_output_option(formats)
+    formats.add_argument(
+        "--format",
+        choices=("text", "json", "github"),
+        help="github: workflow commands that annotate the pull request's files; "
+        "text and json are the older names of -o table and -o json",
+    )
     parser.add_argument(
         "--explain", action="store_true", help="print the GPU sizing arithmetic of every Workspace"
     )
@@ -68,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
     full = validate_files(
         files, schemas=bundle.schemas, catalog=local.catalog, cluster=args.cluster, policy=policy
     )
+    unknown = next((f for f in full.findings if f.code == "cluster" and not f.file), None)
+    if args.cluster is not None and unknown is not None:
+        # A usage error, not a finding: a CI step naming the wrong cluster must not pass.
+        print(f"modelsync validate: {unknown.message}", file=sys.stderr)
+        return 2
     if not full.clusters and not full.errors:
         # Nothing found is not a pass: a CI step pointed at the wrong folder must go red.
         where = ", ".join(str(p) for p in paths)
@@ -87,13 +99,15 @@ def run(args: argparse.Namespace) -> int:
     report = focus(full, wanted)
     report = replace(report, findings=(*local.findings, *report.findings))
     out = sys.stdout
-    if args.format == "json":
-        json.dump(report_json(report, pools), out, indent=2)
-        out.write("\n")
-    elif args.format == "github":
+    output = selected(args, {"text": "table"})
+    if output == "github":
         write_github(report, out)
     else:
-        write_text(report, pools, out, explain=args.explain)
+        emit(
+            report_json(report, pools),
+            output,
+            lambda: write_text(report, pools, out, explain=args.explain),
+        )
     return 1 if report.errors else 0
 
 

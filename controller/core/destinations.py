@@ -42,10 +42,15 @@ _METADATA = frozenset(
 )
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+_LOOPBACK = "a loopback address"
 
 
-def refused_url(url: str) -> str | None:
-    """Why the cluster must not fetch ``url``, or None when its host is acceptable."""
+def refused_url(url: str, *, allow_loopback: bool = False) -> str | None:
+    """Why the cluster must not fetch ``url``, or None when its host is acceptable.
+
+    ``allow_loopback`` accepts this machine (``localhost``, 127.0.0.0/8, ``::1``) and
+    nothing else: for receivers a platform team runs beside the controller, and tests.
+    """
     if any(c.isspace() or c == "\\" or not c.isprintable() for c in url):
         return "has whitespace, a control character or a backslash"
     match = _URL.fullmatch(url)
@@ -60,12 +65,16 @@ def refused_url(url: str) -> str | None:
     if "%" in host:
         return "has a percent-encoded host"
     name = host.rstrip(".").lower()
+    if allow_loopback and (name == "localhost" or name.endswith(".localhost")):
+        return None
     if name in _NAMES or name.endswith(".localhost"):
         return f"names {name}, this machine or a cloud metadata service"
     address = _address(name)
     if address is None:
         return None
     what = _forbidden(address)
+    if allow_loopback and what == _LOOPBACK:
+        return None
     return None if what is None else f"points at {what} ({address})"
 
 
@@ -122,7 +131,7 @@ def _forbidden(address: Address) -> str | None:
     if address in _METADATA or (address.is_link_local and address.version == 4):
         return "a link-local or cloud metadata address"
     if address.is_loopback:
-        return "a loopback address"
+        return _LOOPBACK
     if address.is_link_local:
         return "a link-local address"
     if address.is_unspecified:

@@ -97,6 +97,7 @@ def draft_preset(
     *,
     origin: str,
     gated: bool = False,
+    gated_by: str = "as given to the command (--gated)",
 ) -> PresetDraft:
     """The preset for ``hf_id`` at ``revision``; raises ``SnapshotError`` on a missing figure."""
     text = _text_config(config)
@@ -131,8 +132,8 @@ def draft_preset(
     if license_name == "unknown":
         header.append("license: NOT FOUND in the model card's front matter; fill it in.")
     # Gating is a Hub setting, not a file in the snapshot (a card's extra_gated_* fields only
-    # word the form), so it is what the caller says.
-    header.append(f"gated: {str(gated).lower()}, as given to the command (--gated).")
+    # word the form), so it is what the caller says, or what the Hub's model API said.
+    header.append(f"gated: {str(gated).lower()}, {gated_by}.")
     model: dict[str, Any] = {
         "huggingFaceId": hf_id,
         "revision": revision,

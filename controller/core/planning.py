@@ -230,12 +230,22 @@ def _unstick(observed: ObservedRelease) -> tuple[Action, str]:
 
 
 def _remediate(observed: ObservedRelease, policy: PlanPolicy) -> tuple[Action, str]:
+    """A failed release Git still wants unchanged: only the ``uninstall`` policy removes it.
+
+    A failed first install is upgraded in place (Helm upgrades a release whose only
+    revision failed), never uninstalled by default: its objects may be serving. The fault
+    suite found the case: a leader paused mid-install and resumed after the standby had
+    installed the release records its own cancelled install as failed over the standby's
+    deployed one; uninstalling that "failed" release took down a running model server.
+    """
+    if policy.on_failure is FailurePolicy.UNINSTALL:
+        return Action.UNINSTALL, "last action failed; uninstalling to start clean"
     if policy.on_failure is FailurePolicy.RETRY:
         return Action.UPGRADE, "last upgrade failed; retrying"
-    if policy.on_failure is FailurePolicy.ROLLBACK and observed.previous_deployed is not None:
+    if observed.previous_deployed is not None:
         return Action.ROLLBACK, f"last upgrade failed; rolling back to {observed.previous_deployed}"
-    if observed.revision == 1 or policy.on_failure is FailurePolicy.UNINSTALL:
-        return Action.UNINSTALL, "last action failed; uninstalling to start clean"
+    if observed.revision == 1:
+        return Action.UPGRADE, "install failed; applying it again in place"
     return Action.UPGRADE, "last upgrade failed and no deployed revision to roll back to"
 
 

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from controller.core.documents import Document
 from controller.core.findings import Finding, Severity, at, did_you_mean
-from controller.core.specs import ANNOTATION_PREFIX, Toleration
+from controller.core.specs import Annotated, Toleration
 
 #: The host and port of an http(s) URL (the schema admits no other); urllib is I/O's, not core's.
 _AUTHORITY = re.compile(r"^https?://(?:[^@/?#]*@)?(?P<host>[^:/?#]*)(?::(?P<port>[0-9]+))?", re.I)
@@ -29,7 +29,7 @@ INFERENCE_SERVICE_PORT = 80
 
 
 @dataclass(frozen=True)
-class RAGEngine:
+class RAGEngine(Annotated):
     """A RAGEngine, with the attributes placement and planning share with ``Workspace``."""
 
     name: str
@@ -54,13 +54,6 @@ class RAGEngine:
     kind: ClassVar[str] = "rag"
     #: Where findings about the nodes it needs are located.
     resource_field: ClassVar[tuple[str, ...]] = ("spec", "compute")
-
-    @property
-    def suspended(self) -> bool:
-        return self.annotations.get(ANNOTATION_PREFIX + "suspend") == "true"
-
-    def annotation(self, name: str) -> str | None:
-        return self.annotations.get(ANNOTATION_PREFIX + name)
 
 
 @dataclass(frozen=True)

@@ -93,8 +93,21 @@ class Tuning:
     output: Mapping[str, Any]
 
 
+class Annotated:
+    """modelsync's own annotations (``modelsync.dev/...``) of a Workspace or RAGEngine."""
+
+    annotations: Mapping[str, str]
+
+    @property
+    def suspended(self) -> bool:
+        return self.annotations.get(ANNOTATION_PREFIX + "suspend") == "true"
+
+    def annotation(self, name: str) -> str | None:
+        return self.annotations.get(ANNOTATION_PREFIX + name)
+
+
 @dataclass(frozen=True)
-class Workspace:
+class Workspace(Annotated):
     name: str
     namespace: str | None
     labels: Mapping[str, str]
@@ -123,13 +136,6 @@ class Workspace:
     @property
     def kind(self) -> str:
         return "tuning" if self.tuning is not None else "inference"
-
-    @property
-    def suspended(self) -> bool:
-        return self.annotations.get(ANNOTATION_PREFIX + "suspend") == "true"
-
-    def annotation(self, name: str) -> str | None:
-        return self.annotations.get(ANNOTATION_PREFIX + name)
 
 
 @dataclass(frozen=True)

@@ -63,9 +63,8 @@ def apply_plan(
         elif result.ok:
             backoff.succeeded(key)
         else:
-            log.warning(
-                "%s %s/%s failed: %s", step.action, step.namespace, step.name, result.message
-            )
+            # Each attempt at debug: the loop reports a failed release once (core.problems).
+            log.debug("%s %s/%s failed: %s", step.action, step.namespace, step.name, result.message)
         results.append(result)
     return results, waiting
 

@@ -1,6 +1,7 @@
 """Per-release backoff after failed actions, and the limit on retries (Flux's "retries
 exceeded"). Engine layer: ``sync.py``'s Syncer keeps one across passes; it is the one place
-where a failed release's next attempt is decided.
+where a failed release's next attempt is decided. ``notifications.py`` spaces out the
+attempts to deliver a notification with one of its own.
 """
 
 from __future__ import annotations
@@ -41,6 +42,17 @@ class Backoff:
     def exhausted(self, key: tuple[str, str], digest: str) -> bool:
         entry = self._entries.get(key)
         return entry is not None and entry.digest == digest and entry.failures >= self.attempts
+
+    def failing(self, key: tuple[str, str], digest: str) -> bool:
+        """Whether ``digest`` failed for ``key`` and has not succeeded since (a rollback
+        that undid it does not count)."""
+        entry = self._entries.get(key)
+        return entry is not None and entry.digest == digest
+
+    def retry_at(self, key: tuple[str, str]) -> float | None:
+        """When the backoff of ``key`` is over (None: no failure recorded)."""
+        entry = self._entries.get(key)
+        return None if entry is None else entry.until
 
     def failed(self, key: tuple[str, str], digest: str, now: float) -> None:
         entry = self._entries.get(key)

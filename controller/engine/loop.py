@@ -18,15 +18,46 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from controller import __version__
 from controller.core.capacity import Assignment
+from controller.core.planning import Action, ReleaseState, Step
+from controller.core.problems import Problem, ProblemMemory, problems, unsettled
 from controller.core.redaction import redact, redact_data
 from controller.core.status import Event
 from controller.engine.metrics import Metrics
 from controller.engine.sync import PassResult, Syncer
 
+if TYPE_CHECKING:
+    from controller.engine.notifications import Notifier
+
 log = logging.getLogger(__name__)
+
+
+def _remediation(step: Step) -> bool:
+    return step.state in (ReleaseState.FAILED, ReleaseState.STUCK) and step.action in (
+        Action.ROLLBACK,
+        Action.UNINSTALL,
+    )
+
+
+_PROBLEM_TEXT = {
+    "invalid": "invalid Workspace %s/%s: %s",
+    "held": "not pruning %s/%s: %s",
+    "failed": "release %s/%s failed: %s",
+}
+
+
+def _fields(problem: Problem, result: PassResult) -> dict[str, str]:
+    return {
+        "cluster": result.cluster,
+        "namespace": problem.namespace,
+        "workspace": problem.workspace,
+        "file": problem.file,
+        "commit": result.commit,
+        "reason": problem.reason,
+    }
 
 
 class EventSink(Protocol):
@@ -58,8 +89,11 @@ class Controller:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         secrets: Sequence[str] = (),
+        notifier: Notifier | None = None,
     ) -> None:
         self.syncer = syncer
+        self.notifier = notifier
+        self._problems = ProblemMemory()
         self.secrets = tuple(secrets)
         self.interval = interval
         self.jitter = jitter
@@ -92,6 +126,8 @@ class Controller:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.notifier is not None:
+            self.notifier.start()
         self._thread = threading.Thread(target=self.run, name="modelsync-loop", daemon=True)
         self._thread.start()
 
@@ -100,6 +136,8 @@ class Controller:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self.notifier is not None:
+            self.notifier.stop(timeout=5)
 
     @property
     def alive(self) -> bool:
@@ -151,6 +189,12 @@ class Controller:
             except Exception:  # events are best effort
                 log.exception("could not record events")
         self._log(result)
+        self._report_problems(result)
+        if self.notifier is not None:
+            try:
+                self.notifier.observe(result)
+            except Exception:  # notifications are best effort
+                log.exception("could not queue notifications")
         return result
 
     def _delay(self) -> float:
@@ -166,13 +210,32 @@ class Controller:
             log.debug("pass skipped (%s) in %.3fs", result.skipped, result.seconds)
         else:
             failed = sum(1 for r in result.results if not r.ok)
+            # A rollback or uninstall after a failure undoes the change: not "applied".
+            undone = sum(1 for r in result.results if r.ok and _remediation(r.step))
             log.info(
-                "pass at %s: %d applied, %d failed, %d waiting, %.2fs",
+                "pass at %s: %d applied, %d undone after failing, %d failed, %d waiting, %.2fs",
                 result.commit[:12],
-                len(result.results) - failed,
+                len(result.results) - failed - undone,
+                undone,
                 failed,
                 len(result.waiting),
                 result.seconds,
+                extra={"cluster": result.cluster, "commit": result.commit},
+            )
+
+    def _report_problems(self, result: PassResult) -> None:
+        """Log each invalid Workspace, held prune and failed release once (core.problems)."""
+        if result.plan is None or result.error:
+            return  # nothing was planned: every problem stands as it was
+        found = problems(result.plan, result.results, result.statuses)
+        keep = unsettled(result.statuses, result.waiting, result.failing)
+        for problem in self._problems.news(found, keep=keep):
+            log.warning(
+                _PROBLEM_TEXT[problem.kind],
+                problem.namespace,
+                problem.workspace or problem.file,
+                problem.message,
+                extra=_fields(problem, result),
             )
 
     # -- what /status shows ------------------------------------------------------------
@@ -190,6 +253,7 @@ class Controller:
     def _snapshot(self) -> dict[str, Any]:
         last = self.last
         return {
+            "version": __version__,
             "cluster": self.syncer.cluster,
             "leader": self.leadership.is_leader,
             "passes": self.passes,

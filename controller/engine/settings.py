@@ -99,6 +99,11 @@ class Settings:
     chart_policy: ChartPolicy = field(default_factory=ChartPolicy)
     # How often the controller looks for requests made through the API (modelsync reconcile).
     request_poll: float = 2.0
+    log_format: str = "text"  # text | json
+    # Where rollouts are reported (engine/notifications.py); secrets come from
+    # notifications_dir, never from this mapping.
+    notifications: Mapping[str, Any] = field(default_factory=dict)
+    notifications_dir: Path = Path("/etc/modelsync/notifications")
 
     @property
     def local(self) -> bool:
@@ -206,6 +211,8 @@ def check(settings: Settings) -> None:
         names = sorted(p.value for p in allowed)
         if value not in names:
             raise SettingsError(f"{key} must be one of {', '.join(names)}, got {value!r}")
+    if settings.log_format not in ("text", "json"):
+        raise SettingsError(f"logFormat must be text or json, got {settings.log_format!r}")
     if sum(x is not None for x in (settings.branch, settings.tag, settings.commit)) > 1:
         raise SettingsError("give at most one of branch, tag and commit")
 

@@ -83,6 +83,10 @@ class PassResult:
     events: tuple[Event, ...] = ()
     fetch_seconds: float | None = None
     drifted: tuple[str, ...] = ()  # namespace/name of releases whose live objects drifted
+    tried: str = ""  # the commit fetched, whether or not the pass got to apply it
+    # (namespace, release) whose change from Git failed and has not succeeded since: a
+    # rollback after the failure leaves it Ready, on the revision before the change.
+    failing: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -152,7 +156,7 @@ class Syncer:
         started = self.clock()
         timing: dict[str, float] = {}
 
-        def stop(commit: str, *, error: str = "", skipped: str = "") -> PassResult:
+        def stop(commit: str, *, error: str = "", skipped: str = "", tried: str = "") -> PassResult:
             if error:
                 log.warning("pass stopped, keeping the last good state: %s", error)
             return PassResult(
@@ -163,6 +167,8 @@ class Syncer:
                 error=error,
                 statuses=tuple(self.statuses.values()),
                 fetch_seconds=timing.get("fetch"),
+                tried=tried,  # the commit the pass stopped on, once fetched
+                failing=self._failing(self.desired),
             )
 
         try:
@@ -175,7 +181,11 @@ class Syncer:
         try:
             skip = "" if full else self._unchanged(commit)
         except GitError as e:
-            return stop(self.commit, error=f"cannot diff {self.commit[:12]}..{commit[:12]}: {e}")
+            return stop(
+                self.commit,
+                error=f"cannot diff {self.commit[:12]}..{commit[:12]}: {e}",
+                tried=commit,
+            )
         if skip:
             self.commit = commit
             self._refresh_readiness(may_act)
@@ -184,19 +194,26 @@ class Syncer:
             files = self.source.read_tree(commit, self.directory)
             self._use_local_presets(self.source.read_tree(commit, self.presets_directory))
         except GitError as e:
-            return stop(self.commit, error=f"cannot read {self.directory} at {commit[:12]}: {e}")
+            return stop(
+                self.commit,
+                error=f"cannot read {self.directory} at {commit[:12]}: {e}",
+                tried=commit,
+            )
         report = self.validator.validate(files, cluster=self.cluster).cluster(self.cluster)
         if report is None or report.cluster is None:
             why = "is missing" if report is None else "is invalid"
             return stop(
                 self.commit,
                 error=f"{self.directory}/cluster.yaml {why} at {commit[:12]}; nothing applied",
+                tried=commit,
             )
         desired = desired_releases(report, self.charts.versions())
         try:  # requests made through the API (suspend, reset) count before planning
             desired, controls = self._requests(report, desired, dry_run)
         except TargetError as e:
-            return stop(self.commit, error=f"cannot read the Workspaces' objects: {e}")
+            return stop(
+                self.commit, error=f"cannot read the Workspaces' objects: {e}", tried=commit
+            )
         proposed = report.cluster.target.get("maxPruneRatio")
         policy = cluster_policy(self.policy, report.cluster.target, self._prune_limit)
         try:
@@ -207,7 +224,9 @@ class Syncer:
                 else set()
             )
         except TargetError as e:
-            return stop(self.commit, error=f"cannot read the {self.target.kind} target: {e}")
+            return stop(
+                self.commit, error=f"cannot read the {self.target.kind} target: {e}", tried=commit
+            )
         the_plan = plan(
             desired,
             observed,
@@ -279,6 +298,8 @@ class Syncer:
             events=tuple(events),
             fetch_seconds=timing["fetch"],
             drifted=tuple(f"{ns}/{name}" for ns, name in sorted(drifted)),
+            tried=commit,
+            failing=self._failing(desired),
         )
 
     def _finish(
@@ -306,6 +327,9 @@ class Syncer:
         if self.publisher is not None:
             self.publisher.publish(statuses, now=_iso(self.clock()), plan=the_plan, results=results)
         return ""
+
+    def _failing(self, desired: list[DesiredRelease]) -> frozenset[tuple[str, str]]:
+        return frozenset(d.key for d in desired if self.backoff.failing(d.key, d.digest))
 
     def _requests(
         self, report: ClusterResult, desired: list[DesiredRelease], dry_run: bool

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -33,6 +34,7 @@ from tests.adapters.conftest import (
     records,
 )
 from tests.support.kubeapi import KubeApi
+from tests.support.waiting import wait_for
 
 # --- install, no-op, upgrade, uninstall ------------------------------------------------
 
@@ -180,6 +182,33 @@ def test_a_slow_api_fails_one_action_at_its_deadline_and_the_rest_go_on(
     assert results["alpha"].seconds < 2.5
     assert world.observe()["alpha"].status == "failed"
     world.target.close()
+
+
+def test_a_release_list_never_answered_fails_the_pass_at_the_deadline(kube_api: KubeApi) -> None:
+    # Found by the fault suite (tests/faults, "API timeout"): client-go has no timeout of
+    # its own, so a held storage list kept a pass (and the Lease) for minutes.
+    world = Pass(kube_api, timeout=0.5)
+    world.put("alpha", inference("alpha"))
+    assert outcome(world.run()) == {"alpha": "install:ok"}
+    kube_api.delay("GET", r"/namespaces/default/secrets$", 5)
+
+    started = time.monotonic()
+    with pytest.raises(TargetError, match=r"cannot list releases in default: no answer within"):
+        world.observe()
+    assert time.monotonic() - started < 2.5
+    with pytest.raises(TargetError, match="an earlier read is still waiting"):
+        world.observe()  # no second request piles up behind the held one
+    wait_for(lambda: not _raises(world.observe), timeout=10, every=0.1)
+    assert world.observe()["alpha"].status == "deployed"
+    world.target.close()
+
+
+def _raises(call: Callable[[], object]) -> bool:
+    try:
+        call()
+    except TargetError:
+        return True
+    return False
 
 
 def test_values_the_chart_refuses_fail_fast_and_reach_no_cluster(world: Pass) -> None:

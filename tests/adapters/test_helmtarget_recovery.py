@@ -34,6 +34,24 @@ def test_a_failed_upgrade_is_rolled_back_to_the_last_deployed_revision(world: Pa
     assert {s.name: s.action for s in world.plan()}["alpha"] is Action.UPGRADE
 
 
+def test_a_failed_first_install_is_applied_again_in_place(world: Pass) -> None:
+    # Found by the fault suite (tests/faults/test_replicas.py): the failed record may be a
+    # stale leader's, over a release that serves; uninstalling it was an outage.
+    world.api.fail("PATCH", r"/deployments/alpha$", 500)
+    assert outcome(world.run())["alpha"] == "install:failed"
+    observed = world.observe()["alpha"]
+    assert (observed.status, observed.revision, observed.previous_deployed) == ("failed", 1, None)
+    service = world.api.get("services", "alpha")
+    assert service is not None
+
+    assert outcome(world.run()) == {"alpha": "upgrade:ok"}
+    assert records(world.api, "alpha") == [("1", "superseded"), ("2", "deployed")]
+    assert world.api.get("deployments", "alpha") is not None
+    again = world.api.get("services", "alpha")
+    assert again is not None
+    assert again["metadata"]["uid"] == service["metadata"]["uid"]  # never deleted
+
+
 def test_the_uninstall_policy_removes_a_release_whose_upgrade_failed(world: Pass) -> None:
     world.run()
     world.put("alpha", inference("alpha", context=4096))

@@ -63,7 +63,7 @@ def test_every_chart_has_the_scenarios_ci_exercises() -> None:
             "configmap-override",
         },
         "workspace-rag": {"default", "existing-claim", "ephemeral"},
-        "modelsync": {"default", "ha", "ssh-git", "monitoring"},
+        "modelsync": {"default", "ha", "ssh-git", "monitoring", "notifications"},
     }
     for chart_name, wanted in expected.items():
         assert {n for c, n in names if c == chart_name} == wanted

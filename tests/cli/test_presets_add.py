@@ -1,34 +1,21 @@
 """`modelsync presets add` on snapshots the tests write, and `validate` using the result.
 
 Nothing reaches the Hugging Face Hub: each test writes config.json and safetensors files
-(headers plus zero bytes) in the layouts the Hub and its cache use.
+(headers plus zero bytes) in the layouts the Hub and its cache use, and $HF_ENDPOINT names
+a closed port on 127.0.0.1, so a test that asked the Hub would fail to reach it
+(test_presets_add_hub.py serves a fake Hub).
 """
 
 from __future__ import annotations
 
-import json
-import struct
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from controller.cli.main import main
+from tests.cli.tinymodel import REV, snapshot
 
-REV = "89abcdef0123456789abcdef0123456789abcdef"
-CONFIG = {
-    "architectures": ["Qwen2ForCausalLM"],
-    "model_type": "qwen2",
-    "hidden_size": 64,
-    "intermediate_size": 256,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "num_hidden_layers": 2,
-    "vocab_size": 512,
-    "max_position_embeddings": 4096,
-    "torch_dtype": "bfloat16",
-}
 WORKSPACE = """\
 apiVersion: kaito.sh/v1beta1
 kind: Workspace
@@ -39,45 +26,11 @@ inference:
 """
 
 
-def write_safetensors(path: Path, tensors: dict[str, list[int]]) -> int:
-    """A bf16 safetensors file with zeroed data; returns its tensor bytes."""
-    header: dict[str, Any] = {}
-    offset = 0
-    for name, shape in tensors.items():
-        size = 2 * shape[0] * (shape[1] if len(shape) > 1 else 1)
-        header[name] = {"dtype": "BF16", "shape": shape, "data_offsets": [offset, offset + size]}
-        offset += size
-    raw = json.dumps(header).encode()
-    path.write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(offset))
-    return offset
-
-
-def tensors(layers: range) -> dict[str, list[int]]:
-    names: dict[str, list[int]] = {}
-    for i in layers:
-        names[f"model.layers.{i}.self_attn.q_proj.weight"] = [64, 64]
-        names[f"model.layers.{i}.self_attn.v_proj.weight"] = [32, 64]
-    return names
-
-
-def snapshot(directory: Path, *, sharded: bool = False, shards_present: bool = True) -> int:
-    directory.mkdir(parents=True)
-    (directory / "config.json").write_text(json.dumps(CONFIG))
-    (directory / "README.md").write_text("---\nlicense: apache-2.0\n---\n# Tiny\n")
-    if not sharded:
-        return write_safetensors(directory / "model.safetensors", tensors(range(2)))
-    total = 0
-    weight_map: dict[str, str] = {}
-    for i in range(2):
-        shard = f"model-0000{i + 1}-of-00002.safetensors"
-        part = tensors(range(i, i + 1))
-        total += write_safetensors(directory / shard, part)
-        weight_map.update(dict.fromkeys(part, shard))
-        if not shards_present:
-            (directory / shard).unlink()
-    index = {"metadata": {"total_size": total}, "weight_map": weight_map}
-    (directory / "model.safetensors.index.json").write_text(json.dumps(index))
-    return total
+@pytest.fixture(autouse=True)
+def no_hub(monkeypatch: pytest.MonkeyPatch, closed_port: int) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port}")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
 
 
 def add(*args: str) -> int:
@@ -120,6 +73,31 @@ def test_the_hugging_face_cache_layout_is_found_through_hf_home(
     assert (body["model"]["revision"], body["model"]["weightBytes"]) == (REV, size)
     assert body["model"]["parameters"] == 2 * (64 * 64 + 32 * 64)
     assert body["sources"][1].endswith(f"/blob/{REV}/model.safetensors.index.json")
+    # --revision names a branch the cache recorded, or the commit itself.
+    (repo / "refs" / "v1.0").write_text(REV)
+    for revision in ("v1.0", REV):
+        assert add("--revision", revision, "--out", str(tmp_path / revision), "--force") == 0
+        assert yaml.safe_load((tmp_path / revision / "tiny-qwen.yaml").read_text()) == body
+
+
+def test_hf_hub_cache_wins_over_hf_home_and_a_missing_revision_goes_to_the_hub(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "cache" / "models--acme--Tiny-Qwen"
+    snapshot(repo / "snapshots" / REV)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(REV)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "elsewhere"))
+    assert add("--out", str(tmp_path / "presets")) == 0
+    assert "from the Hugging Face cache" in (tmp_path / "presets" / "tiny-qwen.yaml").read_text()
+    capsys.readouterr()
+    # A branch the cache never saw is the Hub's to resolve; here the Hub is unreachable.
+    assert add("--revision", "dev", "--out", str(tmp_path / "dev")) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach http://127.0.0.1:" in err
+    assert "--from DIR" in err
+    assert not (tmp_path / "dev").exists()
 
 
 def test_an_index_without_its_shards_derives_parameters_and_says_so(tmp_path: Path) -> None:
@@ -135,11 +113,16 @@ def test_what_cannot_be_read_is_said_and_nothing_is_written(
 ) -> None:
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert add("--out", str(tmp_path / "presets")) == 1
     assert "hf download acme/Tiny-Qwen" in capsys.readouterr().err
+    assert add("--revision", "../main", "--out", str(tmp_path / "presets")) == 1
+    assert "--revision must be a commit, branch or tag" in capsys.readouterr().err
     snapshot(tmp_path / "unpinned")
     assert add("--from", str(tmp_path / "unpinned"), "--out", str(tmp_path / "presets")) == 1
     assert "--revision" in capsys.readouterr().err
+    assert add("--from", str(tmp_path / "unpinned"), "--revision", "main") == 1
+    assert "with --from, --revision must be the 40-hex commit" in capsys.readouterr().err
     assert main(["presets", "add", "microsoft/phi-4"]) == 2
     assert "bundled preset 'phi-4'" in capsys.readouterr().err
     assert not (tmp_path / "presets").exists()

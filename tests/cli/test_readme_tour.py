@@ -67,9 +67,18 @@ def normalized(lines: list[str]) -> list[str]:
 
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
-    """What a reader has after `git clone`: the clusters repo at HEAD, committed."""
+    """What a reader has after `git clone`: every file Git tracks here (presets/ beside
+    clusters/ included, which the CLI loads), committed; nothing ignored (no out/, no .venv:
+    PATH below stands in for `source .venv/bin/activate`)."""
     root = tmp_path / "modelsync"
-    shutil.copytree(REPO / "clusters", root / "clusters")
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout.decode()
+    for name in filter(None, tracked.split("\0")):
+        source = REPO / name
+        if source.is_file() and not source.is_symlink():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / name)
     for args in (
         ["init", "-q", "-b", "main"],
         ["add", "-A"],

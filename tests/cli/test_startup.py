@@ -14,10 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.tinymodel import REV, snapshot
+
 REPO = Path(__file__).resolve().parents[2]
 
 #: Imported by the CLI only where a command needs it.
-HEAVY = ("kubernetes", "helm_python", "werkzeug", "pygit2", "rich", "prometheus_client")
+HEAVY = (
+    "kubernetes", "helm_python", "werkzeug", "pygit2", "rich", "prometheus_client", "requests",
+)  # fmt: skip
 
 # argv: the heavy module names joined by commas, then the CLI's arguments.
 _PROBE = """
@@ -75,3 +79,12 @@ def test_a_hydrate_sync_never_loads_the_kubernetes_client(tmp_path: Path) -> Non
     assert code == 0
     assert "kubernetes" not in heavy
     assert "werkzeug" not in heavy
+
+
+def test_presets_add_loads_the_hub_client_only_to_ask_the_hub(tmp_path: Path) -> None:
+    """--from reads a directory: no HTTP client; only a model missing from the cache needs it."""
+    snapshot(tmp_path / REV)
+    args = ("presets", "add", "acme/Tiny-Qwen", "--out", str(tmp_path / "out"))
+    assert loaded(*args, "--from", str(tmp_path / REV)) == (0, set())
+    code, heavy = loaded(*args, "--force", "--token-file", str(tmp_path / "no-such-file"))
+    assert (code, heavy) == (2, {"requests"})

@@ -13,10 +13,10 @@ import pytest
 
 from controller.adapters.kube import KubeClient
 from tests.cluster.lab import lab_cluster, settled
-from tests.cluster.replica import Replica
 from tests.controlplane.cluster import ControlPlane
 from tests.support.gitserver import GitDaemon, OriginRepo
 from tests.support.helmpass import inference
+from tests.support.replica import Replica
 
 pytestmark = pytest.mark.cluster
 
@@ -40,13 +40,16 @@ def replicas(
         f"cluster: lab\nrepo: {{url: '{git_daemon.url(git_origin.name)}', branch: main}}\n"
         f"interval: 2s\ntarget: helm\nleaderElection: {LEASE}\n"
     )
-    started = [Replica(n, config, control_plane, namespace) for n in ("modelsync-a", "modelsync-b")]
+    started = [
+        Replica(n, config, control_plane.kubeconfig, namespace)
+        for n in ("modelsync-a", "modelsync-b")
+    ]
     try:
         yield started
     finally:
-        errors = [r.stop() for r in started]
-        for replica, err in zip(started, errors, strict=True):
-            assert replica.process.returncode == 0, err
+        logs = [r.stop() for r in started]
+        for replica, log in zip(started, logs, strict=True):
+            assert replica.process.returncode == 0, log
 
 
 def holder(kube: KubeClient, namespace: str) -> str:

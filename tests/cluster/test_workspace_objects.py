@@ -24,10 +24,10 @@ import yaml
 from controller.adapters.bundled import load_bundle
 from controller.adapters.kube import JSON, KubeClient, KubeConflictError, KubeNotFoundError
 from tests.cluster.lab import condition, lab_cluster, settled
-from tests.cluster.replica import Replica
 from tests.controlplane.cluster import ControlPlane
 from tests.support.gitserver import GitDaemon, OriginRepo
 from tests.support.helmpass import inference
+from tests.support.replica import Replica
 
 pytestmark = pytest.mark.cluster
 
@@ -123,7 +123,7 @@ def controller(  # noqa: PLR0917 - pytest passes fixtures by position
         f"cluster: lab\nrepo: {{url: '{git_daemon.url(git_origin.name)}', branch: main}}\n"
         "interval: 2s\ntarget: helm\n"
     )
-    replica = Replica("modelsync-a", config, control_plane, namespace)
+    replica = Replica("modelsync-a", config, control_plane.kubeconfig, namespace)
     try:
         yield replica
     finally:

@@ -83,10 +83,10 @@ def kube(control_plane: ControlPlane) -> Iterator[KubeClient]:
     connection.close()
 
 
-@pytest.fixture
-def namespace(request: pytest.FixtureRequest, kube: KubeClient) -> Iterator[str]:
-    """A fresh namespace named after the test; deleted, with everything in it, afterwards."""
-    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+@contextlib.contextmanager
+def fresh_namespace(kube: KubeClient, stem: str) -> Iterator[str]:
+    """A new namespace named after ``stem``; deleted, with everything in it, on leaving."""
+    stem = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")[:40].strip("-")
     name = f"{stem}-{secrets.token_hex(3)}"
     kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
     yield name
@@ -100,3 +100,10 @@ def namespace(request: pytest.FixtureRequest, kube: KubeClient) -> Iterator[str]
         if time.monotonic() > deadline:
             pytest.fail(f"pods of namespace {name} still there {POD_GONE_TIMEOUT:.0f}s on")
         time.sleep(0.1)
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, kube: KubeClient) -> Iterator[str]:
+    """A fresh namespace named after the test; deleted, with everything in it, afterwards."""
+    with fresh_namespace(kube, request.node.name) as name:
+        yield name

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from controller import __version__
 from controller.adapters.bundled import load_bundle
 from controller.adapters.charts import ChartSource
 from controller.adapters.gitsource import GitRef, GitSource
@@ -53,9 +54,13 @@ def failed_twice(client: Running) -> bool:
     return bool(shown and int(str(shown["passes"])) >= 2 and shown["lastPass"])
 
 
-@pytest.mark.parametrize("userinfo", [SECRET, f"bot:{SECRET}"], ids=["token", "password"])
+@pytest.mark.parametrize(
+    ("userinfo", "log_format"),
+    [(SECRET, "text"), (f"bot:{SECRET}", "text"), (SECRET, "json")],
+    ids=["token", "password", "token-json-logs"],
+)
 def test_a_credential_in_the_repo_url_never_leaves_the_process(
-    git_http: GitHttpServer, origin: OriginRepo, tmp_path: Path, userinfo: str
+    git_http: GitHttpServer, origin: OriginRepo, tmp_path: Path, userinfo: str, log_format: str
 ) -> None:
     url = git_http.url(origin.name).replace("http://", f"http://{userinfo}@")
     port = free_port()
@@ -66,6 +71,7 @@ def test_a_credential_in_the_repo_url_never_leaves_the_process(
     )
     command = [sys.executable, "-m", "controller", "run", "--config", str(config)]
     command += ["--out", str(tmp_path / "out"), "--state-dir", str(tmp_path / "state")]
+    command += ["--log-format", log_format]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     client = Running.__new__(Running)
     client.url = f"http://127.0.0.1:{port}"
@@ -84,6 +90,10 @@ def test_a_credential_in_the_repo_url_never_leaves_the_process(
     for text in (shown, metrics, page, err):
         assert SECRET not in text
     assert redact(url) in err  # the start-up line names the repository, credential hidden
+    if log_format == "json":
+        lines = [json.loads(line) for line in err.splitlines()]
+        assert any(line["message"].startswith(f"modelsync {__version__} run") for line in lines)
+        assert {line["level"] for line in lines} >= {"info", "warning"}
 
 
 def test_events_carry_no_credential(

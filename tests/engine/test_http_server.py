@@ -8,13 +8,8 @@ or slowloris clients look like from the server's side); a probe is then asked fo
 from __future__ import annotations
 
 import json
-import socket
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,7 +17,14 @@ import pytest
 from controller.core.webhooks import github_signature
 from controller.engine.server import Server, WebhookSecrets, build_servers
 from controller.engine.settings import load_settings
-from tests.support.controllerhttp import SECRET, Running, seed, serving
+from tests.support.controllerhttp import (
+    SECRET,
+    Running,
+    idle_connections,
+    seed,
+    serving,
+    timed_get,
+)
 from tests.support.gitserver import GitDaemon, OriginRepo
 
 IDLE = 200
@@ -33,28 +35,6 @@ OVER_LIMIT = 60
 def running(git_origin: OriginRepo, git_daemon: GitDaemon, tmp_path: Path) -> Iterator[Running]:
     with serving(seed(git_origin), git_daemon, tmp_path) as running:
         yield running
-
-
-@contextmanager
-def idle_connections(port: int, count: int) -> Iterator[list[socket.socket]]:
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sockets.append(socket.create_connection(("127.0.0.1", port), timeout=5))
-        yield sockets
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def timed_get(url: str) -> tuple[int, float]:
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(url, timeout=15) as response:
-            code = int(response.status)
-    except urllib.error.HTTPError as e:
-        code = e.code
-    return code, time.monotonic() - started
 
 
 def test_idle_connections_take_no_threads_and_a_probe_is_answered_at_once(

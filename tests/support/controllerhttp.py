@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -88,3 +90,27 @@ def serving(origin: OriginRepo, git_daemon: GitDaemon, tmp_path: Path) -> Iterat
     finally:
         controller.stop(timeout=10)
         server.stop()
+
+
+@contextmanager
+def idle_connections(port: int, count: int) -> Iterator[list[socket.socket]]:
+    """``count`` connections that never send a byte (half-open or slowloris clients)."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sockets.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        yield sockets
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def timed_get(url: str) -> tuple[int, float]:
+    """The status code of a GET and the seconds it took."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=15) as response:
+            code = int(response.status)
+    except urllib.error.HTTPError as e:
+        code = e.code
+    return code, time.monotonic() - started

@@ -58,11 +58,16 @@ def ssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
         yield server
 
 
+def new_origin(git_server_root: Path, directory: Path) -> OriginRepo:
+    """A fresh served repository (``.name`` under every server), its work tree in
+    ``directory``."""
+    return OriginRepo(git_server_root / f"repo-{next(_names)}.git", directory / "work")
+
+
 @pytest.fixture
 def git_origin(git_server_root: Path, tmp_path: Path) -> OriginRepo:
     """A fresh served repository (``git_origin.name`` under every server) and its work tree."""
-    name = f"repo-{next(_names)}.git"
-    return OriginRepo(git_server_root / name, tmp_path / "work")
+    return new_origin(git_server_root, tmp_path)
 
 
 @pytest.fixture

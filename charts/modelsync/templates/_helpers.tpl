@@ -84,6 +84,8 @@ modelsync.dev/cluster: {{ .Values.config.cluster | quote }}
   "webhookListen" ":8081"
   "charts" (dict "repository" $c.charts.repository "version" $c.charts.version)
   "policy" $c.policy
+  "logFormat" $c.logFormat
+  "notifications" ($c.notifications | default dict)
 }}
 {{- toYaml $cfg }}
 {{- end }}
