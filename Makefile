@@ -119,8 +119,9 @@ lint: $(VENV)/.installed $(ACTIONLINT_DIR)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
-# Karpenter's NodePool and NodeClass CRDs, from the Go modules that ship them (pinned by
-# version and go.sum hash in tests/karpenter/fetch_crds.py), for the schema tests.
+# Karpenter's NodePool and NodeClass CRDs and the LeaderWorkerSet CRD, from the Go modules
+# that ship them (pinned by version and go.sum hash in tests/karpenter/fetch_crds.py), for
+# the schema tests.
 karpenter-crds: $(VENV)/.installed
 	$(BIN)/python -m tests.karpenter.fetch_crds
 

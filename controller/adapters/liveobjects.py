@@ -12,10 +12,11 @@ Adapter layer, between ``helmtarget.py`` (which asks) and the pure ``core/drift.
   applied again, server-side with ``force``, under Helm's field manager, so fields another
   manager took over (``kubectl scale``, ``kubectl edit``) are Helm's again and the upgrade
   that corrects them does not fail on a conflict (Helm applies with ``force=false``).
-- ``LiveObjects.workloads(namespace, cluster)``: the Deployments and Jobs that the
-  workload charts label ``app.kubernetes.io/part-of=modelsync`` and
-  ``modelsync.dev/cluster=<cluster>``, by release (``app.kubernetes.io/instance``): two
-  lists per namespace, however many releases it holds.
+- ``LiveObjects.workloads(namespace, cluster)``: the Deployments, LeaderWorkerSets and
+  Jobs that the workload charts label ``app.kubernetes.io/part-of=modelsync`` and
+  ``modelsync.dev/cluster=<cluster>``, by release (``app.kubernetes.io/instance``): three
+  lists per namespace, however many releases it holds. A cluster without the
+  LeaderWorkerSet CRD (404), or a controller not granted it (403), has none of them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from controller.adapters.kube import (
     CLUSTER_SCOPED,
     JSON,
     KubeClient,
+    KubeForbiddenError,
     KubeNotFoundError,
     object_path,
 )
@@ -38,6 +40,12 @@ from controller.core.drift import differs, may_be_absent
 ObjectKey = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 PART_OF = "app.kubernetes.io/part-of=modelsync"
+GROUP_KIND = "LeaderWorkerSet"
+WORKLOAD_KINDS = (
+    ("apps/v1", "Deployment"),
+    ("leaderworkerset.x-k8s.io/v1", GROUP_KIND),
+    ("batch/v1", "Job"),
+)
 #: At this many objects of one kind in one namespace, one list beats a GET each.
 LIST_THRESHOLD = 4
 MISSING = "<missing>"
@@ -142,13 +150,19 @@ class LiveObjects:
         return reclaimed
 
     def workloads(self, namespace: str, cluster: str) -> dict[str, list[JSON]]:
-        """The modelsync Deployments and Jobs of a cluster in one namespace, by release."""
+        """The modelsync Deployments, LeaderWorkerSets and Jobs of a cluster in one
+        namespace, by release."""
         selector = f"{PART_OF},modelsync.dev/cluster={cluster}"
         by_release: dict[str, list[JSON]] = defaultdict(list)
-        for api_version, kind in (("apps/v1", "Deployment"), ("batch/v1", "Job")):
-            for item in self._client.list(
-                object_path(api_version, kind, namespace), label_selector=selector
-            ):
+        for api_version, kind in WORKLOAD_KINDS:
+            path = object_path(api_version, kind, namespace)
+            try:
+                items = self._client.list(path, label_selector=selector)
+            except (KubeNotFoundError, KubeForbiddenError):
+                if kind != GROUP_KIND:
+                    raise
+                items = []  # no LWS CRD, or rbac.manageLeaderWorkerSets is off
+            for item in items:
                 item.setdefault("apiVersion", api_version)
                 item.setdefault("kind", kind)  # list items carry no kind
                 release = ((item.get("metadata") or {}).get("labels") or {}).get(INSTANCE_LABEL)

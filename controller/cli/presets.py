@@ -12,12 +12,8 @@ from controller.adapters.localcatalog import local_catalog, presets_beside
 from controller.cli import presets_add
 from controller.cli.output import add_output_option, emit, print_table, selected
 from controller.core.catalog import GIB, GPU, Catalog, Preset
-from controller.core.sizing import (
-    InferenceSizing,
-    explain_inference,
-    kaito_estimate,
-    size_inference,
-)
+from controller.core.sizing import InferenceSizing, kaito_estimate, size_inference
+from controller.core.sizingexplain import explain_inference
 
 #: GPUs ``presets show`` and the README's sizing table compare on.
 REFERENCE_GPUS = ("A10", "A100-80GB", "H100-80GB")

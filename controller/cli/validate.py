@@ -190,15 +190,23 @@ def _summary(result: WorkspaceResult) -> str:
         return ""
     if p.inference is not None:
         size = p.inference
-        detail = f"TP {size.tensor_parallel}, max-model-len {size.max_model_len}"
+        split = f"TP {size.tensor_parallel}"
+        if size.pipeline_parallel > 1:
+            split += f" x PP {size.pipeline_parallel}"
+        detail = f"{split}, max-model-len {size.max_model_len}"
         if size.capped:
             detail += f" (capped from {size.requested_max_model_len})"
     else:
         detail = f"{spec.tuning.method if spec.tuning else ''} tuning"
     preset = result.preset.name if result.preset else "?"
+    shape = (
+        f"1 multi-node group of {p.nodes} nodes x {p.gpus_per_replica} GPU"
+        if p.nodes > 1
+        else f"{p.replicas} x {p.gpus_per_replica} GPU"
+    )
     return (
         f"{result.cluster}/{result.namespace}/{spec.name}: {preset} on pool "
-        f"{p.pool.name} ({p.gpu}), {p.replicas} x {p.gpus_per_replica} GPU, {detail}"
+        f"{p.pool.name} ({p.gpu}), {shape}, {detail}"
     )
 
 
@@ -257,10 +265,12 @@ def report_json(report: Report, pools: list[tuple[str, int, int]]) -> dict[str, 
             "gpu": p.gpu,
             "replicas": p.replicas,
             "gpusPerReplica": p.gpus_per_replica,
+            "nodesPerReplica": p.nodes,
         }
         if p.inference is not None:
             out |= {
                 "tensorParallelSize": p.inference.tensor_parallel,
+                "pipelineParallelSize": p.inference.pipeline_parallel,
                 "maxModelLen": p.inference.max_model_len,
             }
         return out

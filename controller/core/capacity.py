@@ -2,7 +2,7 @@
 
 Pure, after validation: the placements of a cluster's valid Workspaces (the ones that
 become releases) are summed per node pool against the pool's GPUs (nodes, or the
-autoscaler's maximum, times GPUs per node). ``capacity_findings`` in ``placement.py``
+autoscaler's maximum, times GPUs per node). ``capacity_findings`` in ``packing.py``
 decides whether the replicas *fit*; this only counts, for people to read.
 """
 

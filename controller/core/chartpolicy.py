@@ -62,14 +62,21 @@ _UNCONFINED = {
 _ENV_KEYS = frozenset({"env", "extraEnv"})
 _ENV_FROM_KEYS = frozenset({"envFrom", "extraEnvFrom"})
 _ENV_FROM = "envFrom is not allowed by the policy (policy.allowEnvFrom)"
-_POD_KINDS = {
-    "Pod": (),
-    "Deployment": ("spec", "template"),
-    "StatefulSet": ("spec", "template"),
-    "DaemonSet": ("spec", "template"),
-    "ReplicaSet": ("spec", "template"),
-    "Job": ("spec", "template"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+_POD_TEMPLATE = (("spec", "template"),)
+#: Where each kind keeps its pod templates (a Pod is its own).
+_POD_KINDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "Pod": ((),),
+    "Deployment": _POD_TEMPLATE,
+    "StatefulSet": _POD_TEMPLATE,
+    "DaemonSet": _POD_TEMPLATE,
+    "ReplicaSet": _POD_TEMPLATE,
+    "Job": _POD_TEMPLATE,
+    "CronJob": (("spec", "jobTemplate", "spec", "template"),),
+    # sigs.k8s.io/lws: the multi-node inference server's leader and worker pods.
+    "LeaderWorkerSet": (
+        ("spec", "leaderWorkerTemplate", "leaderTemplate"),
+        ("spec", "leaderWorkerTemplate", "workerTemplate"),
+    ),
 }
 
 
@@ -234,19 +241,19 @@ def manifest_violations(objects: Iterable[Mapping[str, Any]], policy: ChartPolic
     """What the rendered pods of a release do that the policy refuses, one line each."""
     lines: list[str] = []
     for obj in objects:
-        prefix = _POD_KINDS.get(str(obj.get("kind")))
-        if prefix is None:
-            continue
-        template: Any = obj
-        for part in prefix:
-            template = template.get(part) if isinstance(template, Mapping) else None
-        pod = template.get("spec") if isinstance(template, Mapping) else None
-        if not isinstance(pod, Mapping):
-            continue
+        kind = str(obj.get("kind"))
         name = (obj.get("metadata") or {}).get("name", "")
-        where = f"{obj.get('kind')} {name}"
-        for violation in pod_violations(pod, policy):
-            lines.append(f"{where}: {field_name(violation.path)}: {violation.message}")
+        paths = _POD_KINDS.get(kind, ())
+        for prefix in paths:
+            template: Any = obj
+            for part in prefix:
+                template = template.get(part) if isinstance(template, Mapping) else None
+            pod = template.get("spec") if isinstance(template, Mapping) else None
+            if not isinstance(pod, Mapping):
+                continue
+            where = f"{kind} {name}" + (f" {prefix[-1]}" if len(paths) > 1 else "")
+            for violation in pod_violations(pod, policy):
+                lines.append(f"{where}: {field_name(violation.path)}: {violation.message}")
     return lines
 
 

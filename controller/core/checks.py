@@ -34,9 +34,19 @@ KNOWN_ANNOTATIONS = frozenset(
         "pool",
     )
 )
-#: vLLM flags modelsync sets itself from the preset and the sizing.
+#: vLLM flags modelsync sets itself from the preset and the sizing (a multi-node group's
+#: pipeline stages and Ray backend too).
 RESERVED_VLLM_FLAGS = frozenset(
-    {"model", "served-model-name", "host", "port", "tensor-parallel-size", "revision"}
+    {
+        "model",
+        "served-model-name",
+        "host",
+        "port",
+        "tensor-parallel-size",
+        "pipeline-parallel-size",
+        "distributed-executor-backend",
+        "revision",
+    }
 )
 
 

@@ -6,27 +6,31 @@ the ``modelsync.dev/pool`` annotation, else the pool where the Workspace needs t
 GPUs. KAITO's ``labelSelector`` keeps its meaning (labels of the nodes to prefer) and
 does not pick or reject a pool. A pool's taints, other than the ``nvidia.com/gpu`` taint
 every GPU workload tolerates, must be tolerated by the Workspace.
+
+``resource.count`` counts nodes, as in KAITO: a model one node holds runs ``count`` replicas;
+a model no node holds runs as ONE multi-node group of ``count`` nodes (a LeaderWorkerSet,
+sizing.size_group), and a count below the group's minimum is an error at ``resource.count``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from controller.core.catalog import Catalog, Preset
 from controller.core.documents import Document
-from controller.core.findings import Finding, at, did_you_mean
+from controller.core.findings import Finding, Severity, at, did_you_mean
 from controller.core.karpenter import unsatisfiable
 from controller.core.podtemplates import template_gpus
 from controller.core.sizing import (
     InferenceSizing,
     TuningSizing,
-    explain_inference,
-    explain_tuning,
+    size_group,
     size_inference,
     size_tuning,
 )
+from controller.core.sizingexplain import explain_inference, explain_tuning
 from controller.core.specs import Cluster, NodePool, Taint, Toleration, Workspace
 from controller.core.trainingconfig import sections_of
 
@@ -64,10 +68,12 @@ class Placement:
     inference: InferenceSizing | None = None
     tuning: TuningSizing | None = None
     explain: tuple[str, ...] = ()
+    #: Nodes of each replica: 1, or a multi-node group's size (``gpus_per_replica`` per node).
+    nodes: int = 1
 
     @property
     def gpus(self) -> int:
-        return self.replicas * self.gpus_per_replica
+        return self.replicas * self.nodes * self.gpus_per_replica
 
 
 def pool_gpu(pool: NodePool, catalog: Catalog) -> tuple[str, float] | None:
@@ -115,11 +121,17 @@ def place(
         attempts.append((pool, placement, reason))
     fitting = [p for _, p, _ in attempts if p is not None]
     if fitting:
-        best = min(fitting, key=lambda p: (p.gpus_per_replica, p.gpu_memory_gib, p.pool.name))
-        return best, []
+        best = min(
+            fitting, key=lambda p: (p.nodes, p.gpus_per_replica, p.gpu_memory_gib, p.pool.name)
+        )
+        return best, _group_note(ws, best)
     where = (*ws.resource_field, "instanceType") if ws.instance_type else ws.resource_field
     if explicit is not None and len(attempts) == 1:
         pool, _, reason = attempts[0]
+        if reason.startswith(TOO_FEW_NODES) and ws.count > 1:
+            # A multi-node group was asked for, too small; with no count the machine is
+            # the first thing to change (KAITO's webhook points there too).
+            where = (*ws.resource_field, "count")
         return None, [
             at(
                 doc,
@@ -305,12 +317,65 @@ def _size(
         sequences=sequences,
     )
     if not sizing.fits:
-        return None, sizing.reason
+        group, minimum = size_group(
+            preset,
+            gpu_memory_gib=memory,
+            gpus_per_node=pool.gpus_per_node,
+            gpu_memory_utilization=share,
+            max_model_len=length,
+            max_len_cap=cluster.max_model_len,
+            sequences=sequences,
+            nodes=ws.count,
+        )
+        if not minimum:
+            return None, sizing.reason
+        if group is None:
+            return None, (
+                f"{TOO_FEW_NODES} of at least {minimum} nodes ({minimum} x "
+                f"{pool.gpus_per_node} GPUs of {memory:g} GiB), but resource.count is "
+                f"{ws.count}: set it to {minimum} or more"
+            )
+        lines = explain_inference(preset, pool.name, gpu, group)
+        multi = Placement(
+            pool,
+            gpu,
+            memory,
+            1,
+            group.tensor_parallel,
+            inference=group,
+            explain=tuple(lines),
+            nodes=group.pipeline_parallel,
+        )
+        return multi, ""
     lines = explain_inference(preset, pool.name, gpu, sizing)
     placement = Placement(
         pool, gpu, memory, ws.count, sizing.gpus, inference=sizing, explain=tuple(lines)
     )
     return placement, ""
+
+
+#: How a reason for a count below a multi-node group's minimum starts.
+TOO_FEW_NODES = "needs more GPUs than one node has: a multi-node group"
+
+
+def _group_note(ws: Workspace, placement: Placement) -> list[Finding]:
+    """The info finding that says a Workspace became one multi-node group, and how."""
+    sizing = placement.inference
+    if placement.nodes == 1 or sizing is None:
+        return []
+    return [
+        at(
+            ws.document,
+            (*ws.resource_field, "count"),
+            f"the model needs more GPUs than one node of pool {placement.pool.name} has: "
+            f"resource.count {placement.nodes} counts nodes of ONE multi-node server "
+            f"(a LeaderWorkerSet of {placement.nodes} pods x {placement.gpus_per_replica} "
+            f"GPUs; vLLM tensor-parallel {sizing.tensor_parallel} within a node, "
+            f"pipeline-parallel {sizing.pipeline_parallel} across nodes), not replicas",
+            code="multi-node",
+            severity=Severity.INFO,
+        )
+    ]
 
 
 def inference_options(ws: Workspace, cluster: Cluster) -> tuple[int | None, float, int]:
@@ -329,50 +394,3 @@ def inference_options(ws: Workspace, cluster: Cluster) -> tuple[int | None, floa
         float(share) if isinstance(share, int | float) else cluster.gpu_memory_utilization,
         sequences,
     )
-
-
-def capacity_findings(
-    cluster: Cluster, placed: Sequence[tuple[Placeable, Placement]]
-) -> list[tuple[Placeable, Finding]]:
-    """Pack every replica onto its pool's nodes (first fit, largest first) and report overflow,
-    each finding with the Workspace or RAGEngine it is about (a file may hold several)."""
-    findings: list[tuple[Placeable, Finding]] = []
-    for pool in cluster.node_pools:
-        here = [(ws, p) for ws, p in placed if p.pool.name == pool.name]
-        if not here:
-            continue
-        free = [pool.gpus_per_node] * pool.node_capacity
-        replicas = sorted(
-            (
-                (p.gpus_per_replica, ws.namespace or "", ws.name, ws)
-                for ws, p in here
-                for _ in range(p.replicas)
-            ),
-            key=lambda item: (-item[0], item[1], item[2]),
-        )
-        unplaced: dict[int, Placeable] = {}
-        for gpus, _, _, ws in replicas:
-            slot = next((i for i, left in enumerate(free) if left >= gpus), None)
-            if slot is None:
-                unplaced[id(ws)] = ws
-            else:
-                free[slot] -= gpus
-        if not unplaced:
-            continue
-        need = sum(p.gpus for _, p in here)
-        have = pool.gpus_per_node * pool.node_capacity
-        demand = ", ".join(f"{ws.name} {p.replicas}x{p.gpus_per_replica}" for ws, p in here)
-        nodes = "max " if pool.nodes is None else ""
-        summary = (
-            f"node pool {pool.name} of cluster {cluster.name} is over capacity: its "
-            f"Workspaces need {need} GPUs ({demand}) but it has {have} "
-            f"({nodes}{pool.node_capacity} nodes x {pool.gpus_per_node})"
-        )
-        if pool.auto_provision is not None:
-            # Karpenter launches nothing past the NodePool's limits (maxNodes nodes' worth).
-            summary += f"; its Karpenter NodePool's limits ({GPU_LIMIT}: {have}) are exhausted"
-        if need <= have:
-            summary += "; replicas do not pack onto whole nodes"
-        for ws in unplaced.values():
-            findings.append((ws, at(ws.document, ws.resource_field, summary, code="capacity")))
-    return findings

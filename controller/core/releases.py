@@ -327,17 +327,24 @@ def _inference_values(
         },
         "adapters": adapters,
         "modelCache": _model_cache(cluster, placement),
-    }
+    } | _multi_node(placement)
+
+
+def _multi_node(placement: Placement) -> dict[str, Any]:
+    """The group size of a multi-node server; nothing for one node, so the values (and the
+    digest) of every single-node release stay what they were before multi-node serving."""
+    return {"multiNode": {"nodes": placement.nodes}} if placement.nodes > 1 else {}
 
 
 def _model_cache(cluster: Cluster, placement: Placement) -> dict[str, Any]:
-    """The cluster's persistent model cache, for single-replica servers only.
+    """The cluster's persistent model cache, for single-replica, single-node servers only.
 
-    Each server pod needs its own ReadWriteOnce claim; with several replicas a shared PVC
-    would pin them all to one node, so they download into an emptyDir instead.
+    Each server pod needs its own ReadWriteOnce claim; with several replicas (or the pods of
+    a multi-node group) a shared PVC would pin them all to one node, so they download into
+    an emptyDir instead.
     """
     cache = cluster.model_cache
-    if not cache or placement.replicas > 1:
+    if not cache or placement.replicas > 1 or placement.nodes > 1:
         return {"type": "emptyDir"}
     return {"type": "persistentVolumeClaim"} | {
         key: str(cache[key]) for key in ("size", "storageClass") if key in cache

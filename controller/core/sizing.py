@@ -11,7 +11,12 @@ Inference (vLLM), per GPU at tensor-parallel size ``t``::
     budget = gpu_memory * gpu_memory_utilization
 
 ``t`` must divide the attention heads, and the KV heads must divide ``t`` or ``t`` them
-(vLLM's rule). The smallest ``t`` that fits wins. When the Workspace sets no max model
+(vLLM's rule). The smallest ``t`` that fits wins.
+
+A model no tensor-parallel size of one node holds is served by a group of ``p`` nodes
+(multi-node): ``t`` = the GPUs of a node, pipeline-parallel size ``p`` = the nodes (vLLM's
+recommended layout), so weights are split over ``t x p`` GPUs and each GPU caches the KV of
+its stage's ``layers / p`` layers (``size_group``). When the Workspace sets no max model
 length, the model's whole context is tried first; if no ``t`` fits it, the length is cut to
 what the smallest fitting ``t`` holds, never below ``MIN_AUTO_LEN``.
 
@@ -64,6 +69,8 @@ class InferenceSizing:
     kv_per_gpu_bytes: int
     reserve_bytes: int
     reason: str = ""
+    #: Nodes of a multi-node group (vLLM's pipeline-parallel size); 1 on one node.
+    pipeline_parallel: int = 1
 
     @property
     def need_per_gpu_bytes(self) -> int:
@@ -71,7 +78,8 @@ class InferenceSizing:
 
     @property
     def gpus(self) -> int:
-        return self.tensor_parallel
+        """GPUs of one server: of one node, or of the whole multi-node group."""
+        return self.tensor_parallel * self.pipeline_parallel
 
     @property
     def capped(self) -> bool:
@@ -123,21 +131,25 @@ def size_inference(
     max_model_len: int | None = None,
     max_len_cap: int | None = None,
     sequences: int = 1,
+    nodes: int = 1,
 ) -> InferenceSizing:
     """Smallest tensor-parallel size (and the max model length) that serves ``preset``.
 
     ``max_model_len`` is the Workspace's explicit length (must fit as is); without it the
     model's context length, capped by ``max_len_cap`` (the cluster default), is tried and
-    cut down to what fits if needed.
+    cut down to what fits if needed. ``nodes`` > 1 sizes a multi-node group: the only
+    tensor-parallel size tried is the node's GPU count, and ``nodes`` pipeline stages.
     """
     arch = preset.architecture
     memory = int(gpu_memory_gib * GIB)
     budget = int(memory * gpu_memory_utilization)
     requested = max_model_len or min(preset.context_length, max_len_cap or preset.context_length)
     sizes = tensor_parallel_sizes(arch, gpus_per_node)
+    if nodes > 1:
+        sizes = [t for t in sizes if t == gpus_per_node]
 
     def sizing(t: int, length: int, fits: bool, reason: str = "") -> InferenceSizing:
-        per_token = kv_bytes_per_token(arch, t)
+        per_token = kv_per_gpu_token(arch, t, nodes)
         return InferenceSizing(
             fits=fits,
             gpu_memory_bytes=memory,
@@ -146,19 +158,21 @@ def size_inference(
             max_model_len=length,
             requested_max_model_len=requested,
             sequences=sequences,
-            weights_per_gpu_bytes=math.ceil(preset.weight_bytes / t),
+            weights_per_gpu_bytes=math.ceil(preset.weight_bytes / (t * nodes)),
             kv_per_token_bytes=per_token,
             kv_per_gpu_bytes=per_token * length * sequences,
             reserve_bytes=INFERENCE_RESERVE_BYTES,
             reason=reason,
+            pipeline_parallel=nodes,
         )
 
     if not sizes:
+        upto = f"of {gpus_per_node}" if nodes > 1 else f"up to {gpus_per_node}"
         return sizing(
             1,
             requested,
             False,
-            f"no tensor-parallel size up to {gpus_per_node} "
+            f"no tensor-parallel size {upto} "
             f"divides the model's {arch.attention_heads} attention heads",
         )
     for t in sizes:
@@ -168,26 +182,73 @@ def size_inference(
     if max_model_len is None:
         floor = min(MIN_AUTO_LEN, requested)
         for t in sizes:
-            fitting = _longest_fitting_len(preset, t, budget, sequences)
+            fitting = _longest_fitting_len(preset, t, budget, sequences, nodes)
             if fitting >= floor:
                 return sizing(t, min(requested, fitting), True)
     largest = sizes[-1]
     worst = sizing(largest, requested, False)
+    where = f"{nodes} nodes x {gpus_per_node}" if nodes > 1 else str(gpus_per_node)
     return sizing(
         largest,
         requested,
         False,
-        f"needs more than {gpus_per_node} GPU(s) of {gpu_memory_gib:g} GiB: even at "
-        f"tensor-parallel {largest} a GPU needs {_gib(worst.need_per_gpu_bytes)}"
-        f" of a {_gib(budget)} budget",
+        f"needs more than {where} GPU(s) of {gpu_memory_gib:g} GiB: even at "
+        f"tensor-parallel {largest} a GPU needs {gib(worst.need_per_gpu_bytes)}"
+        f" of a {gib(budget)} budget",
     )
 
 
-def _longest_fitting_len(preset: Preset, t: int, budget: int, sequences: int) -> int:
-    free = budget - math.ceil(preset.weight_bytes / t) - INFERENCE_RESERVE_BYTES
+#: The largest multi-node group ``size_group`` looks for (KAITO's examples use 6 nodes).
+MAX_GROUP_NODES = 64
+
+
+def size_group(
+    preset: Preset,
+    *,
+    gpu_memory_gib: float,
+    gpus_per_node: int,
+    gpu_memory_utilization: float,
+    max_model_len: int | None = None,
+    max_len_cap: int | None = None,
+    sequences: int = 1,
+    nodes: int = 1,
+) -> tuple[InferenceSizing | None, int]:
+    """A multi-node group for a model no single node holds: its sizing over ``nodes`` nodes
+    and the fewest nodes that hold it (0 when no group up to ``MAX_GROUP_NODES`` does).
+
+    The sizing is None when ``nodes`` is below that minimum.
+    """
+
+    def over(p: int) -> InferenceSizing:
+        return size_inference(
+            preset,
+            gpu_memory_gib=gpu_memory_gib,
+            gpus_per_node=gpus_per_node,
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_model_len=max_model_len,
+            max_len_cap=max_len_cap,
+            sequences=sequences,
+            nodes=p,
+        )
+
+    minimum = next((p for p in range(2, MAX_GROUP_NODES + 1) if over(p).fits), 0)
+    if not minimum or nodes < minimum:
+        return None, minimum
+    return over(nodes), minimum
+
+
+def kv_per_gpu_token(arch: Architecture, tensor_parallel: int, nodes: int = 1) -> int:
+    """KV bytes per token on one GPU: a pipeline stage caches only its share of the layers."""
+    return math.ceil(kv_bytes_per_token(arch, tensor_parallel) / nodes)
+
+
+def _longest_fitting_len(
+    preset: Preset, t: int, budget: int, sequences: int, nodes: int = 1
+) -> int:
+    free = budget - math.ceil(preset.weight_bytes / (t * nodes)) - INFERENCE_RESERVE_BYTES
     if free <= 0:
         return 0
-    tokens = free // (kv_bytes_per_token(preset.architecture, t) * sequences)
+    tokens = free // (kv_per_gpu_token(preset.architecture, t, nodes) * sequences)
     return int(tokens // LEN_STEP * LEN_STEP)
 
 
@@ -252,7 +313,7 @@ def size_tuning(
         ""
         if fits
         else (
-            f"needs {_gib(total)} in all, {gpus} GPU(s) of {gpu_memory_gib:g} GiB, but a node has "
+            f"needs {gib(total)} in all, {gpus} GPU(s) of {gpu_memory_gib:g} GiB, but a node has "
             f"{gpus_per_node}"
         )
     )
@@ -280,59 +341,6 @@ def kaito_estimate(preset: Preset, *, gpu_memory_gib: float, max_model_len: int)
     return max(1, math.ceil(need / (0.84 * gpu_memory_gib * GIB)))
 
 
-def _gib(value: float) -> str:
+def gib(value: float) -> str:
+    """Bytes as GiB with two decimals, the way findings and ``--explain`` print sizes."""
     return f"{value / GIB:.2f} GiB"
-
-
-def explain_inference(preset: Preset, pool: str, gpu: str, s: InferenceSizing) -> list[str]:
-    """The arithmetic behind an inference sizing, one line per term."""
-    arch = preset.architecture
-    t = s.tensor_parallel
-    heads = max(1, arch.kv_heads // t)
-    share = s.budget_per_gpu_bytes / s.gpu_memory_bytes
-    lines = [
-        f"{preset.name} on pool {pool} ({gpu}, {_gib(s.gpu_memory_bytes)} per GPU)",
-        f"  budget per GPU      {_gib(s.gpu_memory_bytes)} x {share:.2f}"
-        f" gpu-memory-utilization = {_gib(s.budget_per_gpu_bytes)}",
-        f"  weights per GPU     {_gib(preset.weight_bytes)} / TP {t}"
-        f" = {_gib(s.weights_per_gpu_bytes)}",
-        _kv_line(arch, heads, s.kv_per_token_bytes),
-        f"  KV cache per GPU    {s.kv_per_token_bytes:,} B x {s.max_model_len:,} tokens x "
-        f"{s.sequences} sequence(s) = {_gib(s.kv_per_gpu_bytes)}",
-        f"  runtime reserve     {_gib(s.reserve_bytes)}",
-        f"  need per GPU        {_gib(s.need_per_gpu_bytes)} of {_gib(s.budget_per_gpu_bytes)}"
-        f" -> {'fits' if s.fits else 'does NOT fit'} with {t} GPU(s)",
-    ]
-    if s.capped:
-        lines.append(
-            f"  max model length    capped from {s.requested_max_model_len:,} to "
-            f"{s.max_model_len:,} tokens to fit (set modelsync.dev/max-model-len to choose)"
-        )
-    if s.reason:
-        lines.append(f"  {s.reason}")
-    return lines
-
-
-def _kv_line(arch: Architecture, heads: int, per_token: int) -> str:
-    if arch.kv_lora_rank is not None:
-        return (
-            f"  KV cache per token  {arch.layers} layers x ({arch.kv_lora_rank} latent +"
-            f" {arch.qk_rope_head_dim or 0} rope) x 2 B = {per_token:,} B (latent attention)"
-        )
-    return (
-        f"  KV cache per token  2 x {arch.layers} layers x {heads} KV heads/GPU x {arch.head_dim}"
-        f" head dim x 2 B = {per_token:,} B"
-    )
-
-
-def explain_tuning(preset: Preset, pool: str, gpu: str, method: str, s: TuningSizing) -> list[str]:
-    return [
-        f"{preset.name} {method} tuning on pool {pool} ({gpu}, {_gib(s.gpu_memory_bytes)} per GPU)",
-        f"  base weights        {_gib(s.base_weights_bytes)}"
-        f" ({'NF4 4-bit' if method == 'qlora' else 'bf16'})",
-        f"  LoRA parameters     {s.trainable_parameters:,} x {OPTIMIZER_BYTES_PER_PARAM} B"
-        f" = {_gib(s.optimizer_bytes)}",
-        f"  activations+logits  {_gib(s.activation_bytes)}",
-        f"  total               {_gib(s.total_bytes)} over {_gib(s.budget_per_gpu_bytes)} per GPU"
-        f" -> {s.gpus} GPU(s){'' if s.fits else ' (does NOT fit)'}",
-    ]

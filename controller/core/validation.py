@@ -35,7 +35,8 @@ from controller.core.layout import (
     layout_findings,
     owner,
 )
-from controller.core.placement import Placeable, Placement, capacity_findings
+from controller.core.packing import capacity_findings
+from controller.core.placement import Placeable, Placement
 from controller.core.policyfindings import cluster_policy_findings, held_by_cluster
 from controller.core.ragengines import RAGEngine, ServedWorkspace, resolve_inference
 from controller.core.schemas import SchemaSet

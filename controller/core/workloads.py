@@ -10,6 +10,9 @@ shows them:
   "resources ready" means the pods exist; that they were scheduled shows as availability);
   **InferenceReady** is True when every replica is available. Ready needs the rollout of
   the current generation observed and every replica available.
+- a multi-node server (LeaderWorkerSet, sigs.k8s.io/lws): **ResourceReady** once the LWS
+  controller reports a group for every replica, **InferenceReady** (and Ready) once every
+  group is ready (LWS counts a group ready when all its pods are).
 - a tuning Job: **JobStarted** is True once the Job has a ``startTime`` or an active pod;
   **WorkspaceSucceeded** once it completed. Ready is True for a completed Job and False
   (with the Job's reason) for a failed one.
@@ -29,10 +32,12 @@ WORKSPACE_SUCCEEDED = "WorkspaceSucceeded"
 
 
 def workload_state(obj: Mapping[str, Any]) -> WorkloadState | None:
-    """The state of a Deployment or Job; None for any other kind."""
+    """The state of a Deployment, LeaderWorkerSet or Job; None for any other kind."""
     kind = obj.get("kind")
     if kind == "Deployment":
         return deployment_state(obj)
+    if kind == "LeaderWorkerSet":
+        return group_state(obj)
     if kind == "Job":
         return job_state(obj)
     return None
@@ -70,6 +75,22 @@ def deployment_state(obj: Mapping[str, Any]) -> WorkloadState:
     elif observed < generation:
         message = f"{message}; generation {generation} not yet observed"
     return WorkloadState("Deployment", serving, message.strip(), extra)
+
+
+def group_state(obj: Mapping[str, Any]) -> WorkloadState:
+    """A LeaderWorkerSet: its groups, each a leader and workers over several nodes."""
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    wanted = int(spec["replicas"]) if spec.get("replicas") is not None else 1
+    created = int(status.get("replicas") or 0)
+    ready = int(status.get("readyReplicas") or 0)
+    serving = ready >= wanted
+    extra = {RESOURCE_READY: _flag(created >= wanted), INFERENCE_READY: _flag(serving)}
+    message = f"{ready}/{wanted} multi-node groups ready"
+    if not status:
+        # Nothing has written a status: no LWS controller has seen the object (yet).
+        message += "; no status from the LeaderWorkerSet controller (is it installed?)"
+    return WorkloadState("LeaderWorkerSet", serving, message, extra)
 
 
 def job_state(obj: Mapping[str, Any]) -> WorkloadState:

@@ -3,8 +3,9 @@
 Shared by the chart tests: loading charts and their ci/ scenarios, rendering them the way
 the controller does (values passed as JSON through helm-python, so numbers arrive as
 float64), splitting the output into objects, and validating each object against the
-Kubernetes OpenAPI schemas kubernetes-validate ships, or against a small schema of the
-essential fields for the custom resources it does not know.
+Kubernetes OpenAPI schemas kubernetes-validate ships, against the LeaderWorkerSet CRD's
+own schema, or against a small schema of the essential fields for the other custom
+resources it does not know.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import jsonschema
 import kubernetes_validate
 import yaml
 from kubernetes_validate import utils as kv_utils
+
+from tests.karpenter.fetch_crds import LWS, fetch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHARTS_DIR = REPO_ROOT / "charts"
@@ -347,12 +350,41 @@ CRD_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+LEADER_WORKER_SET = ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet")
+
+
+@functools.cache
+def lws_schema() -> dict[str, Any]:
+    """The LeaderWorkerSet CRD's own openAPIV3Schema (LWS v0.8.0, tests/karpenter/fetch_crds.py)."""
+    directory = fetch(LWS)
+    crd = load_yaml_file(directory / LWS.crds[0])
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
+    return schema
+
+
 def validate(manifest: Manifest, kube_version: str) -> str:
     """Validate one object; returns what it was validated against.
+
+    A LeaderWorkerSet is checked against its CRD's schema, and its leader and worker pod
+    templates strictly as Kubernetes PodTemplates too (a CRD schema prunes unknown fields
+    where a strict check refuses them).
 
     Raises jsonschema.ValidationError (kubernetes_validate.ValidationError is one).
     """
     key = (manifest["apiVersion"], manifest["kind"])
+    if key == LEADER_WORKER_SET:
+        jsonschema.Draft7Validator(lws_schema()).validate(manifest)
+        group = manifest["spec"]["leaderWorkerTemplate"]
+        for role in ("leaderTemplate", "workerTemplate"):
+            template = {
+                "apiVersion": "v1",
+                "kind": "PodTemplate",
+                "metadata": {"name": f"{manifest['metadata']['name']}-{role}"},
+                "template": group[role],
+            }
+            kubernetes_validate.validate(template, kube_version, strict=True)
+        return "crd-schema:LeaderWorkerSet"
     if key in CRD_SCHEMAS:
         jsonschema.Draft7Validator(CRD_SCHEMAS[key]).validate(manifest)
         return f"crd-schema:{key[1]}"

@@ -41,6 +41,7 @@ WORKLOAD_RESOURCES = {
     "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
     "ServiceMonitor": ("monitoring.coreos.com", "servicemonitors"),
     "ScaledObject": ("keda.sh", "scaledobjects"),
+    "LeaderWorkerSet": ("leaderworkerset.x-k8s.io", "leaderworkersets"),
 }
 
 
@@ -159,10 +160,16 @@ def test_managed_namespace_role_covers_everything_the_workload_charts_render() -
 
 
 def test_optional_crd_permissions_can_be_dropped() -> None:
-    out = rendered(rbac={"manageServiceMonitors": False, "manageScaledObjects": False})
+    out = rendered(
+        rbac={
+            "manageServiceMonitors": False,
+            "manageScaledObjects": False,
+            "manageLeaderWorkerSets": False,
+        }
+    )
     role = next(r for r in out.all("Role") if r["metadata"]["name"] == "modelsync-workloads")
     groups = {group for rule in role["rules"] for group in rule["apiGroups"]}
-    assert not groups & {"monitoring.coreos.com", "keda.sh"}
+    assert not groups & {"monitoring.coreos.com", "keda.sh", "leaderworkerset.x-k8s.io"}
 
 
 def test_rbac_can_be_left_to_the_operator() -> None:

@@ -76,7 +76,9 @@ def test_json_output_is_machine_readable(repo: Path, capsys: pytest.CaptureFixtu
         "gpu": "A100-80GB",
         "replicas": 1,
         "gpusPerReplica": 1,
+        "nodesPerReplica": 1,
         "tensorParallelSize": 1,
+        "pipelineParallelSize": 1,
         "maxModelLen": 131072,
     }
     assert {"pool": "prod/a100", "gpusRequested": 1, "gpus": 4} in data["pools"]
@@ -264,3 +266,29 @@ def test_a_rag_engine_naming_no_workspace_fails_at_its_url(
     assert code == 0, out
     [engine] = json.loads(out)["workspaces"]
     assert (engine["kind"], engine["name"], engine["valid"]) == ("rag", "docs", True)
+
+
+def test_a_multi_node_group_is_shown_and_explained(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 131 GiB of Llama 3.3 70B on one-GPU A100 nodes: one group of two nodes.
+    big = GOOD.replace("phi-3.5-mini-instruct", "llama-3.3-70b-instruct").replace(
+        "{instanceType: Standard_NC24ads_A100_v4}",
+        "{instanceType: Standard_NC24ads_A100_v4, count: 2}",
+    )
+    big = big.replace(
+        "  preset: {name: llama-3.3-70b-instruct}",
+        "  preset:\n"
+        "    name: llama-3.3-70b-instruct\n"
+        "    presetOptions: {modelAccessSecret: hf-token}",
+    )
+    (repo / "clusters/prod/big.yaml").write_text(big)
+    code, out = run(capsys, "--explain")
+    assert code == 0, out
+    assert "on pool a100 (A100-80GB), 1 multi-node group of 2 nodes x 1 GPU, TP 1 x PP 2" in out
+    assert "weights per GPU     131.42 GiB / TP 1 x PP 2 = 65.71 GiB" in out
+    assert "multi-node group    one LeaderWorkerSet of 2 pods" in out
+    assert (
+        "clusters/prod/big.yaml:4:59: info: resource.count: the model needs more GPUs than one "
+        "node of pool a100 has"
+    ) in out

@@ -124,12 +124,13 @@ def test_a_chart_whose_templates_loosen_the_pod_is_refused(repo: Path, tmp_path:
     charts = tmp_path / "charts"
     for name in ("workspace-inference", "workspace-tuning", "workspace-rag"):
         shutil.copytree(REPO / "charts" / name, charts / name)
-    deployment = charts / "workspace-inference/templates/deployment.yaml"
-    template = deployment.read_text()
-    deployment.write_text(
+    # The pod spec the Deployment (and a multi-node LeaderWorkerSet) renders.
+    podspec = charts / "workspace-inference/templates/_podspec.tpl"
+    template = podspec.read_text()
+    assert "\nenableServiceLinks: false\n" in template
+    podspec.write_text(
         template.replace(
-            "      enableServiceLinks: false\n",
-            "      enableServiceLinks: false\n      hostNetwork: true\n",
+            "\nenableServiceLinks: false\n", "\nenableServiceLinks: false\nhostNetwork: true\n"
         )
     )
     bundle = load_bundle()

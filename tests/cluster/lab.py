@@ -96,3 +96,20 @@ def gpus(pod: JSON) -> str:
 def settled(predicate: Callable[[], object], timeout: float = SETTLE_TIMEOUT) -> None:
     """Wait for the cluster to reach what ``predicate`` describes (see tests.support.waiting)."""
     wait_for(predicate, timeout=timeout, every=0.1)
+
+
+def install_crd(kube: KubeClient, path: Path) -> None:
+    """Create the CRD in ``path`` unless the session's API server has it, and wait until it
+    is Established (its resource is served)."""
+    crd = yaml.safe_load(path.read_text())
+    name = str(crd["metadata"]["name"])
+    existing = kube.list("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+    if all(c["metadata"]["name"] != name for c in existing):
+        kube.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+
+    def established() -> bool:
+        got = kube.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+        conditions = (got.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+    settled(established)

@@ -9,7 +9,6 @@ the chart keeps it, so a new grant fails here until someone says why it is neede
 from __future__ import annotations
 
 import json
-from functools import partial
 from pathlib import Path
 
 import helm_python as helm
@@ -26,7 +25,7 @@ from controller.core.ports import TargetError
 from controller.core.status import WorkspaceStatus
 from controller.core.statusobjects import sources
 from controller.engine.publishing import Publisher
-from tests.cluster.lab import lab_pass, pods, ready, settled
+from tests.cluster.lab import install_crd, lab_pass, pods, ready, settled
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.nodes import load_cluster
 from tests.karpenter.fetch_crds import fetch_all
@@ -80,6 +79,12 @@ NOT_EXERCISED: dict[tuple[str, str], tuple[frozenset[str], str]] = {
     ("keda.sh", "scaledobjects"): (
         frozenset({"get", "list", "watch", "create", "update", "patch", "delete"}),
         _OPTIONAL + " (autoscaling.kind keda; rbac.manageScaledObjects)",
+    ),
+    ("leaderworkerset.x-k8s.io", "leaderworkersets"): (
+        frozenset({"get", "list", "watch", "create", "update", "patch", "delete"}),
+        _OPTIONAL + " (multiNode.nodes > 1, a model larger than one node; "
+        "rbac.manageLeaderWorkerSets; tests/cluster/test_multinode_release.py installs one as "
+        "the administrator)",
     ),
     ("coordination.k8s.io", "leases"): (
         frozenset({"get", "create", "update"}),
@@ -263,18 +268,7 @@ def install_karpenter_crds(kube: KubeClient) -> None:
         / "github.com_Azure_karpenter-provider-azure@v1.14.2/pkg/apis/crds"
         / "karpenter.azure.com_aksnodeclasses.yaml",
     ):
-        crd = yaml.safe_load(path.read_text())
-        name = crd["metadata"]["name"]
-        existing = kube.list("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
-        if all(c["metadata"]["name"] != name for c in existing):
-            kube.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
-        settled(partial(established, kube, name))
-
-
-def established(kube: KubeClient, name: str) -> bool:
-    crd = kube.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-    conditions = (crd.get("status") or {}).get("conditions") or []
-    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+        install_crd(kube, path)
 
 
 def apply_prods_node_pools(kubeconfig: Path) -> None:

@@ -189,3 +189,26 @@ def test_manifest_violations_name_the_object_and_field() -> None:
         "(policy.allowHostNamespaces)",
         "CronJob c: hostIPC: hostIPC is not allowed by the policy (policy.allowHostNamespaces)",
     ]
+
+
+def test_a_leader_worker_sets_leader_and_worker_pods_are_both_checked() -> None:
+    group: dict[str, Any] = {
+        "kind": "LeaderWorkerSet",
+        "metadata": {"name": "r1"},
+        "spec": {
+            "leaderWorkerTemplate": {
+                "size": 6,
+                "leaderTemplate": {"spec": pod()},
+                "workerTemplate": {"spec": pod(hostNetwork=True)},
+            }
+        },
+    }
+    assert manifest_violations([group], STRICT) == [
+        "LeaderWorkerSet r1 workerTemplate: hostNetwork: hostNetwork is not allowed by the "
+        "policy (policy.allowHostNamespaces)",
+    ]
+    group["spec"]["leaderWorkerTemplate"]["leaderTemplate"] = {"spec": pod(hostPID=True)}
+    assert [line.split(":")[0] for line in manifest_violations([group], STRICT)] == [
+        "LeaderWorkerSet r1 leaderTemplate",
+        "LeaderWorkerSet r1 workerTemplate",
+    ]

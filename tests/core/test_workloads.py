@@ -166,3 +166,45 @@ def test_job_progress(
 
 def test_other_kinds_have_no_workload_state() -> None:
     assert workload_state({"kind": "Service"}) is None
+
+
+def group(**status: Any) -> dict[str, Any]:
+    """A LeaderWorkerSet of one group with ``status`` as the LWS controller wrote it."""
+    return {"kind": "LeaderWorkerSet", "spec": {"replicas": 1}, "status": status}
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        (
+            group(),
+            WorkloadState(
+                "LeaderWorkerSet",
+                False,
+                "0/1 multi-node groups ready; no status from the LeaderWorkerSet controller "
+                "(is it installed?)",
+                {"ResourceReady": "False", "InferenceReady": "False"},
+            ),
+        ),
+        (
+            group(replicas=1, readyReplicas=0),
+            WorkloadState(
+                "LeaderWorkerSet",
+                False,
+                "0/1 multi-node groups ready",
+                {"ResourceReady": "True", "InferenceReady": "False"},
+            ),
+        ),
+        (
+            group(replicas=1, readyReplicas=1),
+            WorkloadState(
+                "LeaderWorkerSet",
+                True,
+                "1/1 multi-node groups ready",
+                {"ResourceReady": "True", "InferenceReady": "True"},
+            ),
+        ),
+    ],
+)
+def test_multi_node_group_readiness(obj: dict[str, Any], expected: WorkloadState) -> None:
+    assert workload_state(obj) == expected

@@ -111,11 +111,13 @@ def test_a_chart_rendering_refused_pods_is_not_applied(
     charts_dir = tmp_path / "charts"
     for name in ("workspace-inference", "workspace-tuning", "workspace-rag"):
         shutil.copytree(REPO / "charts" / name, charts_dir / name)
-    deployment = charts_dir / "workspace-inference/templates/deployment.yaml"
-    deployment.write_text(
-        deployment.read_text().replace(
-            "      enableServiceLinks: false\n",
-            "      enableServiceLinks: false\n      hostNetwork: true\n",
+    # The pod spec the Deployment (and a multi-node LeaderWorkerSet) renders.
+    podspec = charts_dir / "workspace-inference/templates/_podspec.tpl"
+    template = podspec.read_text()
+    assert "\nenableServiceLinks: false\n" in template
+    podspec.write_text(
+        template.replace(
+            "\nenableServiceLinks: false\n", "\nenableServiceLinks: false\nhostNetwork: true\n"
         )
     )
     sync = syncer(git_origin, git_daemon, tmp_path, ChartSource(charts_dir), ChartPolicy())

@@ -48,7 +48,8 @@ def cluster_for(text: str, bundle: Bundle, *, access_secret: bool = True) -> str
                 "name": f"pool-{i}",
                 "gpu": known.gpu,
                 "gpusPerNode": known.gpu_count,
-                "nodes": 4,
+                # Room for KAITO's largest example, a 6-node multi-node group.
+                "nodes": 8,
                 "instanceType": name,
                 "labels": {"pool": f"pool-{i}"},
             }

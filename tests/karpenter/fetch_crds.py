@@ -1,11 +1,13 @@
-"""Karpenter's CRDs, from the Go modules that ship them, through the Go module proxy.
+"""Karpenter's CRDs, and the LeaderWorkerSet CRD multi-node serving renders, from the Go
+modules that ship them, through the Go module proxy.
 
-The NodePool and NodeClass schemas are too large to keep in this repository (AKSNodeClass
-alone is 97 kB), so the tests read them from the module zips the Go module proxy serves,
-pinned by version and by the ``h1:`` hash ``go.sum`` would record for them, and cache them
-under ``.modelsync/karpenter-crds/``. A zip already in Go's own module cache is used as is;
-otherwise it comes from ``$GOPROXY`` (the proxy's plain HTTP protocol, so neither Go nor a
-Go toolchain of the module's minimum version is needed). ``make karpenter-crds`` runs this.
+The NodePool, NodeClass and LeaderWorkerSet schemas are too large to keep in this
+repository (AKSNodeClass alone is 97 kB), so the tests read them from the module zips the
+Go module proxy serves, pinned by version and by the ``h1:`` hash ``go.sum`` would record
+for them, and cache them under ``.modelsync/karpenter-crds/``. A zip already in Go's own
+module cache is used as is; otherwise it comes from ``$GOPROXY`` (the proxy's plain HTTP
+protocol, so neither Go nor a Go toolchain of the module's minimum version is needed).
+``make karpenter-crds`` runs this.
 
     python -m tests.karpenter.fetch_crds        # prints the cache directory
 """
@@ -66,7 +68,15 @@ AWS = Module(
         "pkg/apis/crds/karpenter.sh_nodepools.yaml",
     ),
 )
-MODULES = (CORE, AZURE, AWS)
+# The LeaderWorkerSet CRD (leaderworkerset.x-k8s.io/v1) of LWS v0.8.0, what the
+# workspace-inference chart renders for a model larger than one node.
+LWS = Module(
+    "sigs.k8s.io/lws",
+    "v0.8.0",
+    "h1:DdhJ8QabwTfWgbgaHH2gdf8twliioHaoSfmDXRYEVU0=",
+    ("config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml",),
+)
+MODULES = (CORE, AZURE, AWS, LWS)
 
 
 class FetchError(Exception):

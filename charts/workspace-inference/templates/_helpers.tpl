@@ -120,6 +120,12 @@ Defaults: 10 min + 1 min per 2 GiB (phi-3.5-mini, 7.1 GiB: 14 min; a 70B model, 
 {{/* The launcher config (docs/contracts.md section 3). */}}
 {{- define "workspace-inference.launcherConfig" -}}
 {{- $v := .Values.vllm }}
+{{- $extraArgs := $v.extraArgs }}
+{{- $nodes := int .Values.multiNode.nodes }}
+{{- if gt $nodes 1 }}
+{{- /* One pipeline stage per node of the group, placed by Ray (see leaderworkerset.yaml). */}}
+{{- $extraArgs = concat (list (printf "--pipeline-parallel-size=%d" $nodes) "--distributed-executor-backend=ray") $v.extraArgs }}
+{{- end }}
 {{- $cfg := dict
   "apiVersion" "modelsync.dev/v1alpha1"
   "kind" "InferenceConfig"
@@ -134,7 +140,7 @@ Defaults: 10 min + 1 min per 2 GiB (phi-3.5-mini, 7.1 GiB: 14 min; a 70B model, 
   "maxNumSeqs" (int $v.maxNumSeqs)
   "chatTemplate" $v.chatTemplate
   "adaptersDir" "/mnt/adapters"
-  "extraArgs" $v.extraArgs
+  "extraArgs" $extraArgs
   "overrideConfig" (ternary "/etc/modelsync/override/inference_config.yaml" "" (ne $v.configMap ""))
   "shutdownTimeout" (max 0 (sub (int .Values.terminationGracePeriodSeconds) 10))
 }}
