@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from controller.adapters.helmtarget import HelmTarget
+from controller.adapters.hydrate import HydrateTarget
 from controller.core.chartpolicy import ChartPolicy
 from controller.engine.settings import (
     Settings,
@@ -79,9 +81,6 @@ def test_a_bad_config_names_the_line_and_key(tmp_path: Path, text: str, message:
 
 
 def test_concurrency_is_the_configs_else_the_targets_default(tmp_path: Path) -> None:
-    from controller.adapters.helmtarget import HelmTarget
-    from controller.adapters.hydrate import HydrateTarget
-
     assert load(tmp_path, "concurrency: 4\n").concurrency == 4
     assert load(tmp_path, "cluster: dev\n").concurrency is None
     helm = object.__new__(HelmTarget)  # the default depends on the kind of target alone
