@@ -302,7 +302,7 @@ def _tuning_findings(ws: Workspace) -> list[Finding]:
         )
     urls = tuning.input.get("urls")
     for i, url in enumerate(urls if isinstance(urls, list) else []):
-        reason = refused_url(url) if isinstance(url, str) else None
+        reason = refused_url(url, allow_private=False) if isinstance(url, str) else None
         if reason is not None:
             findings.append(
                 at(

@@ -45,11 +45,16 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _LOOPBACK = "a loopback address"
 
 
-def refused_url(url: str, *, allow_loopback: bool = False) -> str | None:
+def refused_url(
+    url: str, *, allow_loopback: bool = False, allow_private: bool = True
+) -> str | None:
     """Why the cluster must not fetch ``url``, or None when its host is acceptable.
 
     ``allow_loopback`` accepts this machine (``localhost``, 127.0.0.0/8, ``::1``) and
     nothing else: for receivers a platform team runs beside the controller, and tests.
+    ``allow_private=False`` also refuses private address literals (RFC 1918 and RFC 4193,
+    Go's ``IP.IsPrivate``), as KAITO's webhook does for tuning data; a name (an in-cluster
+    Service's DNS name) is still accepted: what it resolves to is the egress policy's job.
     """
     if any(c.isspace() or c == "\\" or not c.isprintable() for c in url):
         return "has whitespace, a control character or a backslash"
@@ -75,7 +80,20 @@ def refused_url(url: str, *, allow_loopback: bool = False) -> str | None:
     what = _forbidden(address)
     if allow_loopback and what == _LOOPBACK:
         return None
+    if what is None and not allow_private and _private(address):
+        what = "a private address (name the in-cluster service by its DNS name instead)"
     return None if what is None else f"points at {what} ({address})"
+
+
+_PRIVATE = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
+
+
+def _private(address: Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in _PRIVATE)
 
 
 def _host(hostport: str) -> str | None:

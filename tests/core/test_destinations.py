@@ -51,7 +51,7 @@ def test_urls_only_the_cluster_can_reach_are_refused(url: str, reason: str) -> N
     [
         "https://huggingface.co/datasets/x/resolve/main/train.jsonl",
         "https://user:token@data.example.com:8443/a.parquet?x=1#frag",
-        "http://10.0.0.5:9000/bucket/train.jsonl",  # an in-cluster object store is fine
+        "http://10.0.0.5:9000/bucket/train.jsonl",  # private: refused only for tuning data
         "http://minio.data.svc.cluster.local/bucket/a.jsonl",
         "http://[2001:db8::1]/a",
         "https://cafe.be/a",  # looks like hex digits, is a name
@@ -60,6 +60,35 @@ def test_urls_only_the_cluster_can_reach_are_refused(url: str, reason: str) -> N
 )
 def test_ordinary_urls_pass(url: str) -> None:
     assert refused_url(url) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.5:9000/bucket/train.jsonl",
+        "http://172.16.3.4/a",
+        "http://192.168.1.10/a",
+        "http://[fd12::1]/a",
+        "http://[::ffff:10.1.2.3]/a",
+        "http://0xa000001/a",  # 10.0.0.1, spelled as curl reads it
+    ],
+)
+def test_private_address_literals_are_refused_when_asked(url: str) -> None:
+    reason = refused_url(url, allow_private=False)
+    assert reason is not None
+    assert "private address" in reason
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://minio.data.svc.cluster.local/bucket/a.jsonl",
+        "http://172.32.0.1/a",
+        "http://11.0.0.1/a",
+    ],
+)
+def test_names_and_public_addresses_pass_the_private_rule(url: str) -> None:
+    assert refused_url(url, allow_private=False) is None
 
 
 def test_validate_locates_a_metadata_url_in_tuning_input(validate: Validate) -> None:

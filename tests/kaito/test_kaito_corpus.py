@@ -40,12 +40,7 @@ DIFFERENT = {
     "website__docs__workspace.md.block0.yaml": HF_ID,
 }
 #: Cases KAITO rejects that modelsync accepts on purpose, and why (docs/kaito.md lists them).
-ACCEPTED_ON_PURPOSE = {
-    'TestDataSourceValidateCreate / "Private URL"': (
-        "tuning data may come from a private address (an in-cluster object store); only "
-        "loopback, link-local and metadata addresses are refused (docs/decisions.md)"
-    ),
-}
+ACCEPTED_ON_PURPOSE: dict[str, str] = {}
 _EXPECT = re.compile(r"^# Expect: ?(.*)$", re.M)
 _CASE = re.compile(r"^# KAITO rejects: (.*)$", re.M)
 
