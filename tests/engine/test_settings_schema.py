@@ -85,7 +85,7 @@ def test_concurrency_is_the_configs_else_the_targets_default(tmp_path: Path) -> 
     assert load(tmp_path, "cluster: dev\n").concurrency is None
     helm = object.__new__(HelmTarget)  # the default depends on the kind of target alone
     hydrate = object.__new__(HydrateTarget)
-    assert default_concurrency(helm) == 1
+    assert default_concurrency(helm) == 4
     assert default_concurrency(hydrate) == min(4, os.cpu_count() or 1)
 
 
