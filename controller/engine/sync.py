@@ -19,7 +19,7 @@ import logging
 import posixpath
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from controller.adapters.charts import ChartSource
 from controller.adapters.gitsource import GitError
@@ -38,7 +38,6 @@ from controller.core.planning import (
     DriftPolicy,
     Plan,
     PlanPolicy,
-    Step,
     cluster_policy,
     plan,
 )
@@ -58,43 +57,13 @@ from controller.core.statusobjects import sources
 from controller.core.validation import ClusterResult, Validator
 from controller.engine.applying import Progress, apply_plan
 from controller.engine.backoff import Backoff
+from controller.engine.passresult import DRIFT_MESSAGE, NOT_LEADING, PassResult
 from controller.engine.provisioning import provision
 from controller.engine.publishing import Publisher
 
 log = logging.getLogger(__name__)
 
-NOT_LEADING = "this replica no longer holds the leader Lease"
 Key = tuple[str, str]
-DRIFT_MESSAGE = "live objects differ from the release manifest"
-
-
-@dataclass(frozen=True)
-class PassResult:
-    cluster: str
-    commit: str
-    seconds: float
-    skipped: str = ""  # why nothing was planned, when it was not (unchanged commit, ...)
-    error: str = ""  # why the pass stopped early; the last good state stands
-    report: ClusterResult | None = None
-    plan: Plan | None = None
-    results: tuple[ActionResult, ...] = ()
-    waiting: tuple[Step, ...] = ()  # held back by backoff
-    statuses: tuple[WorkspaceStatus, ...] = ()
-    events: tuple[Event, ...] = ()
-    fetch_seconds: float | None = None
-    drifted: tuple[str, ...] = ()  # namespace/name of releases whose live objects drifted
-    tried: str = ""  # the commit fetched, whether or not the pass got to apply it
-    # (namespace, release) whose change from Git failed and has not succeeded since: a
-    # rollback after the failure leaves it Ready, on the revision before the change.
-    failing: frozenset[tuple[str, str]] = frozenset()
-
-    @property
-    def ok(self) -> bool:
-        return not self.error and all(r.ok for r in self.results)
-
-    @property
-    def changed(self) -> int:
-        return sum(1 for r in self.results if r.ok)
 
 
 class Syncer:
